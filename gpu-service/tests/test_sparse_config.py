@@ -2,6 +2,7 @@
 
 import pytest
 
+from edgespec_gpu.attention_policy import AttentionConfigError, DensePolicy, make_attention_policy
 from edgespec_gpu.sparse import (
     AttentionMode,
     InvalidAttentionConfig,
@@ -64,9 +65,19 @@ def test_non_object_raises():
     assert raised.value.param == "attention"
 
 
+MODEL_CONFIG = {"num_key_value_heads": 2, "max_position_embeddings": 1024}
+
+
 def test_make_policy_picks_class_per_mode():
-    assert make_policy({"mode": "dense"}) is None
-    assert make_policy(None) is None
-    assert type(make_policy({"mode": "sinks_window"})) is SinksWindowPolicy
-    assert type(make_policy({"mode": "query_select"})) is QuerySelectPolicy
-    assert type(make_policy({"mode": "recycled_select"})) is RecycledSelectPolicy
+    assert type(make_policy({"mode": "dense"}, MODEL_CONFIG)) is DensePolicy
+    assert type(make_policy(None, MODEL_CONFIG)) is DensePolicy
+    assert type(make_policy({"mode": "sinks_window"}, MODEL_CONFIG)) is SinksWindowPolicy
+    assert type(make_policy({"mode": "query_select"}, MODEL_CONFIG)) is QuerySelectPolicy
+    assert type(make_policy({"mode": "recycled_select"}, MODEL_CONFIG)) is RecycledSelectPolicy
+    assert make_policy({"mode": "query_select"}, MODEL_CONFIG).num_kv_heads == 2
+
+
+def test_service_hook_maps_bad_config_to_its_error():
+    with pytest.raises(AttentionConfigError, match="attention.page_size must be >= 1, got 0"):
+        make_attention_policy({"mode": "query_select", "page_size": 0}, MODEL_CONFIG)
+    assert type(make_attention_policy({"mode": "sinks_window"}, MODEL_CONFIG)) is SinksWindowPolicy

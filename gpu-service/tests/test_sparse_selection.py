@@ -17,13 +17,27 @@ HKV, HQ, D = 2, 4, 8
 
 
 class TensorKeys:
-    """Committed keys of one layer held in a plain [Hkv, L, D] tensor."""
+    """LayerKVView over committed keys of one layer held in a plain [Hkv, L, D] tensor."""
+
+    layer = 0
+    page_size = 16
 
     def __init__(self, keys):
         self.data = keys
 
-    def keys(self, start, end):
-        return self.data[:, start:end]
+    @property
+    def kv_len(self):
+        return self.data.shape[1]
+
+    def keys(self):
+        return self.data
+
+    def values(self):
+        return torch.zeros_like(self.data)
+
+    def gather(self, positions):
+        index = positions.unsqueeze(-1).expand(-1, -1, self.data.shape[-1])
+        return self.data.gather(1, index), self.values().gather(1, index)
 
 
 def test_layout_worked_example():
@@ -114,27 +128,27 @@ def test_gather_keeps_values_and_shifts_keys():
 def make_policy(policy_class, **fields):
     raw = {"mode": "query_select", "sinks": 2, "window": 8, "page_size": 4, "budget": 18, "dense_below": 0}
     raw.update(fields)
-    return policy_class(parse_attention_config(raw))
+    return policy_class(parse_attention_config(raw), num_kv_heads=HKV)
 
 
 def test_policy_is_dense_below_threshold():
     policy = make_policy(SinksWindowPolicy, dense_below=50)
     cache = TensorKeys(torch.randn(HKV, 49, D))
-    assert policy.select(0, torch.randn(HQ, 1, D), cache, 49) is None
-    assert policy.select(0, torch.randn(HQ, 1, D), TensorKeys(torch.randn(HKV, 50, D)), 50) is not None
+    assert policy.select(0, torch.randn(1, HQ, D), cache, 49) is None
+    assert policy.select(0, torch.randn(1, HQ, D), TensorKeys(torch.randn(HKV, 50, D)), 50) is not None
     assert policy.stats.dense_calls == 1
     assert policy.stats.sparse_calls == 1
 
 
 def test_policy_is_dense_when_budget_covers_context():
     policy = make_policy(QuerySelectPolicy)
-    assert policy.select(0, torch.randn(HQ, 1, D), TensorKeys(torch.randn(HKV, 18, D)), 18) is None
+    assert policy.select(0, torch.randn(1, HQ, D), TensorKeys(torch.randn(HKV, 18, D)), 18) is None
 
 
 def test_query_select_picks_page_matching_query():
     keys = 0.01 * torch.randn(HKV, 40, D)
-    query = torch.zeros(HQ, 1, D)
-    query[:, 0, 0] = 1.0
+    query = torch.zeros(1, HQ, D)
+    query[0, :, 0] = 1.0
     keys[0, 14, 0] = 5.0  # page 3 of KV head 0: positions [14, 18)
     keys[1, 23, 0] = 5.0  # page 5 of KV head 1: positions [22, 26)
     policy = make_policy(QuerySelectPolicy, budget=14)
@@ -145,15 +159,15 @@ def test_query_select_picks_page_matching_query():
 
 def test_query_select_updates_bounds_after_rollback():
     keys = 0.01 * torch.randn(HKV, 60, D)
-    query = torch.zeros(HQ, 1, D)
-    query[:, 0, 0] = 1.0
+    query = torch.zeros(1, HQ, D)
+    query[0, :, 0] = 1.0
     policy = make_policy(QuerySelectPolicy, budget=14)
     cache = TensorKeys(keys.clone())
     cache.data[:, 15, 0] = 5.0  # page [14, 18) has the top score
     policy.select(0, query, cache, 40)
-    policy.forget_after(10)  # committed KV from position 10 on is rewritten
     cache.data = keys.clone()
     cache.data[:, 27, 0] = 5.0  # now page [26, 30) has the top score
+    policy.on_kv_written(0, cache, 10, 40)  # committed KV from position 10 on is rewritten
     selection = policy.select(0, query, cache, 40)
     assert selection.positions[0, 2:6].tolist() == [26, 27, 28, 29]
 
@@ -166,7 +180,7 @@ def recycled_policy():
 def test_recycling_rescores_after_fixed_steps():
     policy = recycled_policy()
     cache = TensorKeys(torch.randn(HKV, 60, D))
-    query = torch.randn(HQ, 1, D)
+    query = torch.randn(1, HQ, D)
     for length in range(40, 47):
         policy.select(0, query, cache, length)
     # steps 0, 3 and 6 score; 1, 2, 4 and 5 reuse.
@@ -177,11 +191,11 @@ def test_recycling_rescores_after_fixed_steps():
 def test_recycling_rescores_when_query_drifts():
     policy = recycled_policy()
     cache = TensorKeys(torch.randn(HKV, 60, D))
-    query = torch.randn(HQ, 1, D)
+    query = torch.randn(1, HQ, D)
     policy.select(0, query, cache, 40)
     policy.select(0, 1.5 * query + 0.01, cache, 41)  # same direction: cosine ~ 1
     drifted = query.clone()
-    drifted[1] = -drifted[1]  # one head turns around: cosine -1
+    drifted[:, 1] = -drifted[:, 1]  # one head turns around: cosine -1
     policy.select(0, drifted, cache, 42)
     assert policy.stats.scored_calls == 2
     assert policy.stats.recycled_calls == 1
@@ -190,8 +204,8 @@ def test_recycling_rescores_when_query_drifts():
 def test_recycled_selection_reuses_scored_pages():
     keys = 0.01 * torch.randn(HKV, 60, D)
     keys[:, 15, 0] = 5.0
-    query = torch.zeros(HQ, 1, D)
-    query[:, 0, 0] = 1.0
+    query = torch.zeros(1, HQ, D)
+    query[0, :, 0] = 1.0
     policy = recycled_policy()
     cache = TensorKeys(keys)
     first = policy.select(0, query, cache, 40)

@@ -2,34 +2,35 @@
 
 The service calls `select(layer, q, cache, committed_len)` once per layer and verify step, before
 attention. A policy returns None for dense attention, or a `ContextSelection`: per KV head, the
-committed positions to attend to and the positions to rotate their keys to. The step's own tokens
-(appended tokens, the last committed token and the tree) are always attended under the tree mask;
-a policy only narrows the committed context.
+committed positions to attend to and the positions to rotate their keys to. The rows of the
+forward itself (tokens not yet in KV, then the tree) are always attended under the tree mask, so
+a policy only narrows the committed context. `on_kv_written` keeps page bounds in step with the
+committed KV.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Protocol
 
 import torch
 from torch import Tensor
 
-from .config import AttentionMode, SparseAttentionConfig
+from edgespec_gpu.attention_policy import ContextSelection, LayerKVView
+
+from .config import SparseAttentionConfig
 from .page_bounds import PageBounds
 from .page_scores import page_upper_bounds
-from .selection import ContextLayout, ContextSelection, build_selection, plan_layout, select_top_pages
+from .selection import ContextLayout, build_selection, plan_layout, select_top_pages
 
 logger = logging.getLogger(__name__)
 
 
-class CommittedKeys(Protocol):
-    """Read access to one layer's cached keys, as stored: already rotated at their true positions."""
-
-    def keys(self, start: int, end: int) -> Tensor:
-        """Return the keys of positions [start, end) as [Hkv, end - start, D]."""
-        ...
+def read_keys(cache: LayerKVView, num_kv_heads: int, start: int, end: int) -> Tensor:
+    """Return the committed keys of positions [start, end) as [Hkv, end - start, D]."""
+    positions = torch.arange(start, end).expand(num_kv_heads, -1)  # [Hkv, end - start]
+    keys, _ = cache.gather(positions)
+    return keys
 
 
 @dataclass
@@ -47,27 +48,29 @@ class SelectionStats:
 class SinksWindowPolicy:
     """Attend to the first `sinks` and the last `window` committed tokens (StreamingLLM)."""
 
-    def __init__(self, config: SparseAttentionConfig) -> None:
+    def __init__(self, config: SparseAttentionConfig, num_kv_heads: int) -> None:
         self.config = config
+        self.num_kv_heads = num_kv_heads
         self.stats = SelectionStats()
         self._went_sparse = False
 
     def select(
-        self, layer: int, q: Tensor, cache: CommittedKeys, committed_len: int
+        self, layer: int, q: Tensor, cache: LayerKVView, committed_len: int
     ) -> ContextSelection | None:
-        """Return the positions `layer` attends to for queries q [Hq, T, D]; None = dense."""
+        """Return the positions `layer` attends to for the rows' queries q [M, Hq, D]; None = dense."""
         layout = self._plan(committed_len)
         if layout is None:
             self.stats.dense_calls += 1
             return None
-        num_kv_heads = self._num_kv_heads(cache, committed_len)
-        selection = build_selection(layout, self._pick_pages(layer, q, cache, layout), num_kv_heads, q.device)
+        queries = q.transpose(0, 1)  # [Hq, M, D]
+        pages = self._pick_pages(layer, queries, cache, layout)
+        selection = build_selection(layout, pages, self.num_kv_heads, q.device)
         self.stats.sparse_calls += 1
         self.stats.attended_tokens += layout.selected_tokens
         return selection
 
-    def forget_after(self, length: int) -> None:
-        """Drop derived state of positions >= length; call when committed KV there is rewritten."""
+    def on_kv_written(self, layer: int, cache: LayerKVView, start: int, end: int) -> None:
+        """Observe committed KV written at [start, end); this policy keeps no per-position state."""
 
     def _plan(self, committed_len: int) -> ContextLayout | None:
         config = self.config
@@ -95,53 +98,64 @@ class SinksWindowPolicy:
         return False
 
     def _pick_pages(
-        self, layer: int, q: Tensor, cache: CommittedKeys, layout: ContextLayout
+        self, layer: int, queries: Tensor, cache: LayerKVView, layout: ContextLayout
     ) -> Tensor | None:
         return None
-
-    @staticmethod
-    def _num_kv_heads(cache: CommittedKeys, committed_len: int) -> int:
-        return cache.keys(committed_len - 1, committed_len).shape[0]
 
 
 class QuerySelectPolicy(SinksWindowPolicy):
     """Sinks + window + the pages with the highest Quest upper bound for this step's queries."""
 
-    def __init__(self, config: SparseAttentionConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: SparseAttentionConfig, num_kv_heads: int) -> None:
+        super().__init__(config, num_kv_heads)
         self._bounds: dict[int, PageBounds] = {}
-        self._stale_from: dict[int, int] = {}  # layer -> first position whose bounds are invalid
 
-    def forget_after(self, length: int) -> None:
-        for layer, bounds in self._bounds.items():
-            self._stale_from[layer] = min(self._stale_from.get(layer, length), length, bounds.num_tokens)
+    def on_kv_written(self, layer: int, cache: LayerKVView, start: int, end: int) -> None:
+        """Fold committed keys [start, end) into the page bounds; a rewrite first cuts back to start."""
+        bounds = self._bounds_of(layer, cache)
+        if start < bounds.num_tokens:
+            bounds.truncate(start, self._reader(cache))
+        self._sync_bounds(layer, cache, end)
 
     def _uses_pages(self) -> bool:
         return True
 
     def _pick_pages(
-        self, layer: int, q: Tensor, cache: CommittedKeys, layout: ContextLayout
+        self, layer: int, queries: Tensor, cache: LayerKVView, layout: ContextLayout
     ) -> Tensor | None:
         if layout.num_selected_pages == 0:
             return None
-        scores = self._score_pages(layer, q, cache, layout)
+        scores = self._score_pages(layer, queries, cache, layout)
         return select_top_pages(scores, layout.num_selected_pages)
 
-    def _score_pages(self, layer: int, q: Tensor, cache: CommittedKeys, layout: ContextLayout) -> Tensor:
+    def _score_pages(self, layer: int, queries: Tensor, cache: LayerKVView, layout: ContextLayout) -> Tensor:
         bounds = self._sync_bounds(layer, cache, layout.length)
         candidates = layout.num_candidate_pages
-        scores = page_upper_bounds(q, bounds.key_min[:, :candidates], bounds.key_max[:, :candidates])
+        scores = page_upper_bounds(queries, bounds.key_min[:, :candidates], bounds.key_max[:, :candidates])
         self.stats.scored_calls += 1
         self.stats.scored_pages += candidates
         return scores  # [Hkv, candidates]
 
-    def _sync_bounds(self, layer: int, cache: CommittedKeys, committed_len: int) -> PageBounds:
-        """Bring the layer's page bounds to exactly the committed keys [0, committed_len)."""
+    def _sync_bounds(self, layer: int, cache: LayerKVView, committed_len: int) -> PageBounds:
+        """Bring the layer's page bounds to the committed keys [0, committed_len).
+
+        Normally `on_kv_written` has already done so and this costs nothing. It reads keys
+        only when the service skipped that call, or when the context shrank.
+        """
+        bounds = self._bounds_of(layer, cache)
+        if committed_len < bounds.num_tokens:
+            bounds.truncate(committed_len, self._reader(cache))
+        if committed_len > bounds.num_tokens:
+            start = bounds.num_tokens
+            bounds.extend(read_keys(cache, self.num_kv_heads, start, committed_len), start)
+        return bounds
+
+    def _bounds_of(self, layer: int, cache: LayerKVView) -> PageBounds:
         bounds = self._bounds.get(layer)
         if bounds is None:
-            sample = cache.keys(0, 1)  # [Hkv, 1, D]
+            sample = read_keys(cache, self.num_kv_heads, 0, 1)  # [Hkv, 1, D]
             bounds = PageBounds(
-                num_kv_heads=sample.shape[0],
+                num_kv_heads=self.num_kv_heads,
                 head_dim=sample.shape[2],
                 page_size=self.config.page_size,
                 origin=self.config.sinks,
@@ -149,14 +163,10 @@ class QuerySelectPolicy(SinksWindowPolicy):
                 device=sample.device,
             )
             self._bounds[layer] = bounds
-
-        valid = min(self._stale_from.pop(layer, bounds.num_tokens), committed_len)
-        if valid < bounds.num_tokens:
-            bounds.truncate(valid, cache.keys)
-        if committed_len > bounds.num_tokens:
-            start = bounds.num_tokens
-            bounds.extend(cache.keys(start, committed_len), start)
         return bounds
+
+    def _reader(self, cache: LayerKVView):
+        return lambda start, end: read_keys(cache, self.num_kv_heads, start, end)
 
 
 @dataclass
@@ -174,27 +184,23 @@ class RecycledSelectPolicy(QuerySelectPolicy):
     `recycle_similarity`. Pages that entered the middle since the scoring step rank last.
     """
 
-    def __init__(self, config: SparseAttentionConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: SparseAttentionConfig, num_kv_heads: int) -> None:
+        super().__init__(config, num_kv_heads)
         self._scored: dict[int, _ScoredPages] = {}
 
-    def forget_after(self, length: int) -> None:
-        super().forget_after(length)
-        self._scored.clear()
-
     def _pick_pages(
-        self, layer: int, q: Tensor, cache: CommittedKeys, layout: ContextLayout
+        self, layer: int, queries: Tensor, cache: LayerKVView, layout: ContextLayout
     ) -> Tensor | None:
         if layout.num_selected_pages == 0:
             return None
-        query = q.float().mean(dim=1)  # [Hq, D]
+        query = queries.float().mean(dim=1)  # [Hq, D]
         previous = self._scored.get(layer)
         if previous is not None and self._can_reuse(previous, query):
             previous.age += 1
             self.stats.recycled_calls += 1
             scores = _fit_scores(previous.scores, layout.num_candidate_pages)
         else:
-            scores = self._score_pages(layer, q, cache, layout)
+            scores = self._score_pages(layer, queries, cache, layout)
             self._scored[layer] = _ScoredPages(scores=scores, query=query, age=1)
         return select_top_pages(scores, layout.num_selected_pages)
 
@@ -213,17 +219,3 @@ def _fit_scores(scores: Tensor, num_pages: int) -> Tensor:
     return torch.cat([scores, padding], dim=1)
 
 
-AttentionPolicy = SinksWindowPolicy | QuerySelectPolicy | RecycledSelectPolicy
-
-_POLICY_BY_MODE: dict[AttentionMode, type[SinksWindowPolicy]] = {
-    AttentionMode.SINKS_WINDOW: SinksWindowPolicy,
-    AttentionMode.QUERY_SELECT: QuerySelectPolicy,
-    AttentionMode.RECYCLED_SELECT: RecycledSelectPolicy,
-}
-
-
-def policy_for(config: SparseAttentionConfig) -> SinksWindowPolicy | None:
-    """Build the policy of a validated config; None for dense attention."""
-    if config.mode is AttentionMode.DENSE:
-        return None
-    return _POLICY_BY_MODE[config.mode](config)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .selection import ContextSelection
+from edgespec_gpu.attention_policy import ContextSelection
 
 
 def rope_inverse_frequencies(

@@ -25,13 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-
-@dataclass(frozen=True)
-class ContextSelection:
-    """Committed positions a step attends to, per KV head."""
-
-    positions: Tensor  # [Hkv, K] int64 indices into the committed context, ascending per head
-    position_ids: Tensor | None  # [Hkv, K] positions to rotate the selected keys to; None = keep
+from edgespec_gpu.attention_policy import ContextSelection
 
 
 @dataclass(frozen=True)
