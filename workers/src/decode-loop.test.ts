@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { runDecodeLoop, type DraftSource, type DraftTree, type StepResult, type StepVerifier } from "./decode-loop.ts";
+import { pruneTree, runDecodeLoop, type DraftSource, type DraftTree, type StepResult, type StepVerifier } from "./decode-loop.ts";
 
 // A tiny byte vocabulary: token i < 256 is byte i; 300 is EOS.
 const EOS = 300;
@@ -55,6 +55,8 @@ async function decode(target: number[], options: { maxTokens: number; stop?: str
   const verifier = new ScriptedVerifier(target);
   const result = await runDecodeLoop(verifier, {
     maxTokens: options.maxTokens,
+    maxTreeDepth: () => 64,
+    promptLength: 0,
     stop: options.stop ?? [],
     eosTokenIds: [EOS],
     decodeBytes,
@@ -112,6 +114,29 @@ describe("runDecodeLoop", () => {
     expect(pieces.join("")).toBe("0123");
   });
 
+  it("cuts a block longer than max_tokens allows", async () => {
+    // A verifier may return more tokens than were drafted (a service that decodes ahead).
+    const block = bytesOf("abcdef");
+    const verifier: StepVerifier = {
+      verify: async () => ({ acceptedTokens: block, acceptedNodes: [], topK: [], forwardMs: 0, roundTripMs: 0 }),
+    };
+    const pieces: string[] = [];
+    const result = await runDecodeLoop(verifier, {
+      maxTokens: 4, maxTreeDepth: () => 64, promptLength: 0, stop: [], eosTokenIds: [EOS], decodeBytes, drafts: null,
+      signal: new AbortController().signal, onText: (text) => void pieces.push(text),
+    });
+    expect(result.finishReason).toBe("length");
+    expect(result.tokens).toEqual(bytesOf("abcd"));
+    expect(pieces.join("")).toBe("abcd");
+  });
+
+  it("prunes drafts deeper than the tokens still allowed", async () => {
+    const target = bytesOf("0123456789");
+    const { verifier } = await decode(target, { maxTokens: 4, draftLength: 8 });
+    // Three drafted tokens plus the bonus make the four allowed tokens.
+    expect(verifier.trees.map((tree) => tree.tokens.length)).toEqual([3]);
+  });
+
   it("streams a character split across steps intact", async () => {
     const target = [...bytesOf("x€y"), EOS];
     for (const draftLength of [0, 1, 2, 3]) {
@@ -145,8 +170,17 @@ describe("runDecodeLoop", () => {
     const controller = new AbortController();
     controller.abort(new Error("client disconnected"));
     const run = runDecodeLoop(new ScriptedVerifier(bytesOf("abc")), {
-      maxTokens: 10, stop: [], eosTokenIds: [EOS], decodeBytes, drafts: null, signal: controller.signal, onText: () => {},
+      maxTokens: 10, maxTreeDepth: () => 64, promptLength: 0, stop: [], eosTokenIds: [EOS], decodeBytes, drafts: null, signal: controller.signal, onText: () => {},
     });
     await expect(run).rejects.toThrow("client disconnected");
+  });
+});
+
+describe("pruneTree", () => {
+  it("keeps nodes within the depth and reindexes parents", () => {
+    const tree = { tokens: [10, 11, 12, 13, 14], parents: [-1, 0, 1, -1, 3] };
+    expect(pruneTree(tree, 1)).toEqual({ tree: { tokens: [10, 13], parents: [-1, -1] }, originalIndex: [0, 3] });
+    expect(pruneTree(tree, 2)).toEqual({ tree: { tokens: [10, 11, 13, 14], parents: [-1, 0, -1, 2] }, originalIndex: [0, 1, 3, 4] });
+    expect(pruneTree(tree, 0).tree).toEqual({ tokens: [], parents: [] });
   });
 });

@@ -39,6 +39,9 @@ export type FinishReason = "stop" | "length";
 
 export interface DecodeOptions {
   maxTokens: number;
+  /** Deepest draft node the verifier may receive, from the context and tree limits, given the committed length. */
+  maxTreeDepth: (committedLen: number) => number;
+  promptLength: number;
   stop: readonly string[];
   eosTokenIds: readonly number[];
   decodeBytes: (ids: readonly number[]) => Uint8Array;
@@ -83,11 +86,16 @@ export async function runDecodeLoop(verifier: StepVerifier, options: DecodeOptio
   while (cutter.finishReason === null) {
     options.signal.throwIfAborted();
     const plan = options.drafts ? options.drafts.nextTree() : { tree: EMPTY_TREE, proposers: [], draftMs: 0 };
-    const result = await verifier.verify(plan.tree, options.signal);
-    options.drafts?.onVerified(plan, result);
+    // Nodes deeper than the tokens still allowed could never be kept, and the service rejects
+    // trees that run past the context.
+    const produced = options.promptLength + committedBySteps;
+    const depthLimit = Math.min(options.maxTreeDepth(produced), options.maxTokens - cutter.tokens.length - 1);
+    const fitted = pruneTree(plan.tree, depthLimit);
+    const result = await verifier.verify(fitted.tree, options.signal);
+    options.drafts?.onVerified(plan, { ...result, acceptedNodes: result.acceptedNodes.map((node) => fitted.originalIndex[node]) });
 
     counts.verifySteps += 1;
-    counts.draftedTokens += plan.tree.tokens.length;
+    counts.draftedTokens += fitted.tree.tokens.length;
     counts.acceptedTokens += result.acceptedNodes.length;
     counts.draftMs += plan.draftMs;
     counts.forwardMs += result.forwardMs;
@@ -102,6 +110,31 @@ export async function runDecodeLoop(verifier: StepVerifier, options: DecodeOptio
   }
   counts.tau = committedBySteps / counts.verifySteps;
   return { finishReason: cutter.finishReason, tokens: cutter.tokens, text: cutter.text, counts };
+}
+
+/**
+ * Keeps the nodes of depth ≤ maxDepth (children of the last committed token have depth 1).
+ * The kept set contains every ancestor of a kept node, so it is again a valid tree; nodes keep
+ * their order and originalIndex maps new indices back to the plan's. Example: parents
+ * [-1, 0, 1, -1] with maxDepth 1 keeps nodes [0, 3] as parents [-1, -1].
+ */
+export function pruneTree(tree: DraftTree, maxDepth: number): { tree: DraftTree; originalIndex: number[] } {
+  const depth: number[] = [];
+  const newIndex: number[] = [];
+  const pruned: DraftTree = { tokens: [], parents: [] };
+  const originalIndex: number[] = [];
+  tree.parents.forEach((parent, i) => {
+    depth[i] = parent === -1 ? 1 : depth[parent] + 1;
+    if (depth[i] > maxDepth) {
+      newIndex[i] = -1;
+      return;
+    }
+    newIndex[i] = pruned.tokens.length;
+    pruned.tokens.push(tree.tokens[i]);
+    pruned.parents.push(parent === -1 ? -1 : newIndex[parent]);
+    originalIndex.push(i);
+  });
+  return { tree: pruned, originalIndex };
 }
 
 /**
