@@ -1,0 +1,45 @@
+/**
+ * What every drafter hands to the composer: a small tree of guesses rooted at the last committed
+ * token, with a raw probability and a calibration feature per edge.
+ */
+
+export const DRAFTER_NAMES = ["recycling", "trie", "corpus", "context"] as const;
+export type DrafterName = (typeof DRAFTER_NAMES)[number];
+
+/** Index of a drafter in DRAFTER_NAMES; bit `1 << index` marks it in a proposer bitmask. */
+export function drafterIndex(name: DrafterName): number {
+  return DRAFTER_NAMES.indexOf(name);
+}
+
+/**
+ * One drafter's guesses in flat tree form (`parents[i] < i`, -1 = child of the last committed token,
+ * distinct siblings). `scores[i]` is the drafter's own estimate in (0, 1] of P(token i accepted |
+ * its parent accepted); `features[i]` in [0, FEATURE_COUNT) selects the calibration bucket that turns
+ * that estimate into a measured one.
+ */
+export interface DraftCandidates {
+  drafter: DrafterName;
+  tokens: number[];
+  parents: number[];
+  scores: number[];
+  features: number[];
+}
+
+export function emptyCandidates(drafter: DrafterName): DraftCandidates {
+  return { drafter, tokens: [], parents: [], scores: [], features: [] };
+}
+
+/** Number of calibration buckets per drafter: 4 kinds × 4 depth buckets × 4 score buckets. */
+export const FEATURE_COUNT = 64;
+
+/**
+ * Returns the calibration bucket of an edge. `kind` in [0, 4) is drafter specific (the candidate's
+ * rank for recycling, the match-length bucket for retrieval drafters); depths of 4 and more share a
+ * bucket, and so do scores in [0.9, 1], [0.5, 0.9), [0.2, 0.5), [0, 0.2).
+ */
+export function edgeFeature(kind: number, depth: number, score: number): number {
+  const kindBucket = Math.min(Math.max(kind, 0), 3);
+  const depthBucket = Math.min(Math.max(depth, 1), 4) - 1;
+  const scoreBucket = score >= 0.9 ? 3 : score >= 0.5 ? 2 : score >= 0.2 ? 1 : 0;
+  return kindBucket * 16 + depthBucket * 4 + scoreBucket;
+}

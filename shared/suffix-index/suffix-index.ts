@@ -1,0 +1,168 @@
+/**
+ * A suffix array over one token array, with the queries the drafters need (infini-gram style):
+ * the range of suffixes that start with a pattern, the longest suffix of a context that occurs
+ * (∞-gram backoff), and the distribution of the tokens that follow a matched range.
+ *
+ * Within the range of suffixes that share a prefix of length m, suffixes are sorted by the token at
+ * offset m, so next-token counts are contiguous sub-ranges found by binary search.
+ */
+
+import { checkIntegerOption, checkTokenIds, DraftInputError } from "../drafters/errors";
+import { buildSuffixArray } from "./sais";
+
+/** Half-open range [lo, hi) of suffix-array ranks. */
+export interface SaRange {
+  lo: number;
+  hi: number;
+}
+
+export interface NextTokenCount {
+  /** Following token id. */
+  token: number;
+  /** Its sub-range of ranks; hi - lo is the count. */
+  lo: number;
+  hi: number;
+}
+
+export class SuffixIndex {
+  readonly vocabSize: number;
+  readonly tokens: Uint16Array | Uint32Array;
+  readonly sa: Uint32Array;
+
+  /** Wraps arrays that already form a valid index; use `build` or `parseSuffixIndex` to get one. */
+  constructor(vocabSize: number, tokens: Uint16Array | Uint32Array, sa: Uint32Array) {
+    if (tokens.length !== sa.length) {
+      throw new DraftInputError("corrupt_index", `index has ${tokens.length} tokens but ${sa.length} suffix-array entries`);
+    }
+    this.vocabSize = vocabSize;
+    this.tokens = tokens;
+    this.sa = sa;
+  }
+
+  /** Builds the index of `tokens` with SA-IS; the token array is stored as Uint16 when vocabSize ≤ 65536. */
+  static build(tokens: ArrayLike<number>, vocabSize: number): SuffixIndex {
+    checkIntegerOption(vocabSize, 1, 2 ** 31 - 2, "vocabSize");
+    checkTokenIds(tokens, vocabSize, "tokens");
+    const stored = vocabSize <= 0x10000 ? Uint16Array.from(tokens) : Uint32Array.from(tokens);
+    const sa = buildSuffixArray(stored, vocabSize);
+    return new SuffixIndex(vocabSize, stored, new Uint32Array(sa.buffer, sa.byteOffset, sa.length));
+  }
+
+  get length(): number {
+    return this.tokens.length;
+  }
+
+  /** Bytes held by the token array and the suffix array. */
+  get bytes(): number {
+    return this.tokens.byteLength + this.sa.byteLength;
+  }
+
+  /**
+   * Returns the ranks of the suffixes that start with pattern[from..to). O(m log n) for m pattern tokens.
+   * The empty pattern matches every suffix.
+   */
+  findRange(pattern: ArrayLike<number>, from = 0, to = pattern.length): SaRange {
+    // lower: first rank whose suffix is ≥ the pattern; upper: first rank whose prefix is > the pattern.
+    // Loop invariant for both: every rank < lo is before the target and every rank ≥ hi is not.
+    let lo = 0;
+    let hi = this.sa.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.comparePrefix(this.sa[mid], pattern, from, to) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const lower = lo;
+    hi = this.sa.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.comparePrefix(this.sa[mid], pattern, from, to) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return { lo: lower, hi: lo };
+  }
+
+  /** Returns how often pattern occurs in the indexed tokens. */
+  count(pattern: readonly number[]): number {
+    const { lo, hi } = this.findRange(pattern);
+    return hi - lo;
+  }
+
+  /**
+   * Returns the longest suffix of `context` (at most maxLength tokens) that occurs in the index, and its
+   * range. If a suffix occurs, every shorter one does too, so the length is found by binary search:
+   * O(log maxLength · maxLength · log n). Length 0 (the whole array) means not even the last token occurs.
+   */
+  longestSuffixMatch(context: readonly number[], maxLength = 32): { length: number } & SaRange {
+    checkIntegerOption(maxLength, 0, 1 << 20, "maxLength");
+    let bestLength = 0;
+    let best: SaRange = { lo: 0, hi: this.sa.length };
+    let shortest = 1;
+    let longest = Math.min(maxLength, context.length);
+    // Invariant: a suffix of length shortest - 1 occurs; no suffix longer than `longest` needs testing.
+    while (shortest <= longest) {
+      const length = (shortest + longest) >>> 1;
+      const range = this.findRange(context, context.length - length, context.length);
+      if (range.hi > range.lo) {
+        bestLength = length;
+        best = range;
+        shortest = length + 1;
+      } else {
+        longest = length - 1;
+      }
+    }
+    return { length: bestLength, ...best };
+  }
+
+  /** Returns the token at `offset` after the start of the suffix of rank r, or -1 past the end. */
+  tokenAfter(rank: number, offset: number): number {
+    const position = this.sa[rank] + offset;
+    return position < this.tokens.length ? this.tokens[position] : -1;
+  }
+
+  /**
+   * Splits a range whose suffixes share their first `offset` tokens by the token at `offset`, most
+   * frequent first. Tokens are found from up to `samples` evenly spaced ranks (all ranks when the range
+   * is smaller), so every token holding more than 1/samples of the range is found; counts are exact.
+   */
+  nextTokens(range: SaRange, offset: number, samples = 64): NextTokenCount[] {
+    const size = range.hi - range.lo;
+    const candidates = new Set<number>();
+    const step = Math.max(size / samples, 1);
+    for (let x = range.lo; x < range.hi; x += step) {
+      const token = this.tokenAfter(Math.floor(x), offset);
+      if (token >= 0) candidates.add(token);
+    }
+    const result: NextTokenCount[] = [];
+    for (const token of candidates) {
+      const lo = this.firstRankWithTokenAtLeast(range, offset, token);
+      const hi = this.firstRankWithTokenAtLeast(range, offset, token + 1);
+      result.push({ token, lo, hi });
+    }
+    result.sort((a, b) => b.hi - b.lo - (a.hi - a.lo) || a.token - b.token);
+    return result;
+  }
+
+  /** First rank in range whose token at `offset` is ≥ token (the end of the text counts as -1). */
+  private firstRankWithTokenAtLeast(range: SaRange, offset: number, token: number): number {
+    let lo = range.lo;
+    let hi = range.hi;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.tokenAfter(mid, offset) < token) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Compares the suffix at `position`, cut to the pattern's length, with pattern[from..to). */
+  private comparePrefix(position: number, pattern: ArrayLike<number>, from: number, to: number): number {
+    const tokens = this.tokens;
+    for (let i = from; i < to; i++) {
+      const at = position + i - from;
+      if (at >= tokens.length) return -1; // the text ended first: the suffix is smaller
+      const difference = tokens[at] - pattern[i];
+      if (difference !== 0) return difference;
+    }
+    return 0;
+  }
+}
