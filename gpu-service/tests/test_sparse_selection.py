@@ -215,3 +215,10 @@ def test_recycled_selection_reuses_scored_pages():
     assert first.positions[0, 2:6].tolist() == [14, 15, 16, 17]
     assert second.positions[0, 2:6].tolist() == [14, 15, 16, 17]
     assert policy.stats.recycled_calls == 1
+
+
+def test_sinks_window_fills_budget_with_recent_tokens():
+    layout = plan_layout(100, sinks=4, window=20, page_size=16, budget=48, with_pages=False)
+    assert layout.sinks_end == 4
+    assert layout.window_start == 56
+    assert layout.selected_tokens == 48

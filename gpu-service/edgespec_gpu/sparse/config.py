@@ -18,7 +18,7 @@ class AttentionMode(enum.StrEnum):
     """Which committed tokens each verify step attends to."""
 
     DENSE = "dense"
-    # The first `sinks` tokens plus the last `window` tokens (StreamingLLM, LM-Infinite).
+    # The first `sinks` tokens plus the most recent `budget - sinks` tokens (StreamingLLM, LM-Infinite).
     SINKS_WINDOW = "sinks_window"
     # Sinks + window + the pages with the highest upper-bound score for this step's queries (Quest).
     QUERY_SELECT = "query_select"
@@ -42,7 +42,8 @@ class SparseAttentionConfig:
     mode: AttentionMode = AttentionMode.DENSE
     # Attention sinks: the first tokens absorb much of the softmax mass, so they always stay.
     sinks: int = 4
-    # Most recent committed tokens, always attended.
+    # Most recent committed tokens that query-aware modes always attend to. sinks_window
+    # fills its whole budget with recent tokens instead.
     window: int = 256
     # Tokens per page of key bounds; one page is the unit that query-aware selection keeps or drops.
     page_size: int = 16

@@ -46,7 +46,7 @@ class SelectionStats:
 
 
 class SinksWindowPolicy:
-    """Attend to the first `sinks` and the last `window` committed tokens (StreamingLLM)."""
+    """Attend to the first `sinks` and the last `budget - sinks` committed tokens (StreamingLLM)."""
 
     def __init__(self, config: SparseAttentionConfig, num_kv_heads: int) -> None:
         self.config = config

@@ -52,12 +52,15 @@ def plan_layout(
 ) -> ContextLayout:
     """Split [0, length) into sinks, candidate pages and window so that K <= budget.
 
-    With `with_pages` False (sinks + window only) the middle is dropped whole. Otherwise each KV
+    With `with_pages` False (sinks + window only) the window grows to fill the budget, so every
+    mode reads the same number of keys at the same budget, and the middle is dropped. Otherwise each KV
     head keeps as many whole pages as the budget allows. The tail of the middle that is shorter
     than a page joins the window if the budget has room left for it, and is dropped if not.
     The page grid starts at `sinks`, matching `PageBounds`.
     """
     assert sinks + window <= budget, f"sinks {sinks} + window {window} > budget {budget}"
+    if not with_pages:
+        window = budget - sinks
     sinks_end = min(sinks, length)
     window_start = max(length - window, sinks_end)
     num_full_pages = max(window_start - sinks, 0) // page_size
