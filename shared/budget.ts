@@ -76,7 +76,7 @@ export class FittedCostModel implements CostModel {
   constructor(
     private readonly prior: LinearCost = DEFAULT_COST_PRIOR,
     private readonly decay = 0.98,
-    private readonly priorWeight = 2,
+    private readonly priorWeight = 0.25,
   ) {
     checkLinearCost(prior);
     this.base = prior.baseMs;

@@ -29,7 +29,7 @@ export interface TrieOptions {
 
 export interface TrieProposeOptions {
   maxNodes: number;
-  /** Longest context suffix to match, in tokens (default 6, always < maxDepth). */
+  /** Longest context suffix to match, in tokens (default 6 or maxDepth - 1 when smaller; must be < maxDepth). */
   maxMatch?: number;
   /** Children considered per node, most frequent first (default 8). */
   maxChildren?: number;
@@ -121,7 +121,7 @@ export class NgramTrie {
     const drafter = options.drafter ?? "trie";
     const result = emptyCandidates(drafter);
     const maxNodes = checkIntegerOption(options.maxNodes, 0, 1 << 16, "maxNodes", "invalid_budget");
-    const maxMatch = checkIntegerOption(options.maxMatch ?? 6, 1, this.maxDepth - 1, "trie maxMatch");
+    const maxMatch = checkIntegerOption(options.maxMatch ?? Math.min(6, this.maxDepth - 1), 1, this.maxDepth - 1, "trie maxMatch");
     const maxChildren = checkIntegerOption(options.maxChildren ?? 8, 1, 1024, "trie maxChildren");
     if (maxNodes === 0) return result;
 
