@@ -1,7 +1,7 @@
 /**
- * The run command behind `npm start`: starts the GPU verification service on CPU with the
- * embedded model and the API worker in `wrangler dev`, both on 127.0.0.1, with a fresh shared
- * secret; prints the URL; stops both on Ctrl-C.
+ * The run command behind `npm start`. It starts the GPU verification service on CPU with the
+ * embedded model and the API worker in `wrangler dev`, both on 127.0.0.1 and sharing a fresh
+ * secret. Then it prints the URL and stops both on Ctrl-C.
  *
  * Environment: PORT (worker port, default 8787), GPU_PORT (default: a free port).
  */

@@ -105,7 +105,7 @@ export function startWorker(options: WorkerOptions): RunningProcess & { scratch:
   return { ...track("worker", child, options.echo ?? false), scratch };
 }
 
-/** Polls `url` until it answers 200, the process exits, or `timeoutMs` passes. */
+/** Polls `url` until it returns 200, the process exits, or `timeoutMs` passes. */
 export async function waitForHealthy(url: string, running: RunningProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

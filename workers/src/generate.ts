@@ -106,7 +106,7 @@ export interface OpenGeneration {
 
 /**
  * Opens the GPU session (the prompt's prefill) and returns a handle that decodes. Opening first
- * lets a streaming handler answer "GPU service down" with a real status before any byte is sent.
+ * lets a streaming handler return "GPU service down" with a real status before any byte is sent.
  */
 export async function openGeneration(
   runtime: ModelRuntime,
@@ -124,7 +124,7 @@ export async function openGeneration(
     { temperature: request.temperature, top_p: request.topP, top_k: 0, seed: request.seed },
     Math.min(runtime.topK, limits.max_top_k),
   );
-  // The session is deleted even when the client went away; a failed delete only costs GPU
+  // The session is deleted even when the client went away. A failed delete only costs GPU
   // memory until the service's session TTL expires, so it is logged and not raised.
   const close = () => session.close().catch((error) => console.warn(`Deleting the GPU session failed: ${(error as Error).message}`));
   try {
@@ -199,7 +199,7 @@ export function toApiError(error: unknown, signal?: AbortSignal): unknown {
     case "unreachable":
       return new ApiError(503, "service_unavailable_error", "The GPU verification service is unreachable; retry later.", null, "gpu_service_unavailable");
     case "timeout":
-      return new ApiError(504, "server_error", "The GPU verification service did not answer in time; retry later.", null, "gpu_service_timeout");
+      return new ApiError(504, "server_error", "The GPU verification service timed out; retry later.", null, "gpu_service_timeout");
     case "rejected":
       if (error.status === 503) {
         return new ApiError(503, "service_unavailable_error", "The GPU verification service is overloaded; retry later.", null, "gpu_service_overloaded");

@@ -19,7 +19,7 @@ export function loadEdgeTokenizer(): Promise<EdgeTokenizer> {
   return tokenizer;
 }
 
-/** The OpenAI "developer" role is the newer name of "system"; the chat template knows only the latter. */
+/** The OpenAI "developer" role is the newer name of "system"; the chat template has only the latter. */
 function adapt(model: ModelTokenizer): EdgeTokenizer {
   return {
     vocabSize: model.vocabSize,

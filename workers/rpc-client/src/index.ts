@@ -1,7 +1,7 @@
 /**
  * Example client of the API worker's RPC entrypoint. POST /rpc/completions with an OpenAI
- * completion body calls `EDGESPEC_RPC.complete(body)` and returns its status and body unchanged;
- * every other request is passed to the API worker over HTTP, so one process serves both paths.
+ * completion body calls `EDGESPEC_RPC.complete(body)` and returns its status and body unchanged.
+ * Every other request is passed to the API worker over HTTP, so one process serves both paths.
  */
 interface RpcResult {
   status: number;
@@ -13,11 +13,16 @@ interface Env {
   EDGESPEC_HTTP: Fetcher;
 }
 
+const RPC_METHODS = new Map<string, "complete" | "chat">([
+  ["/rpc/completions", "complete"],
+  ["/rpc/chat/completions", "chat"],
+]);
+
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
     const path = new URL(request.url).pathname;
-    const method = path === "/rpc/completions" ? "complete" : path === "/rpc/chat/completions" ? "chat" : null;
-    if (method === null || request.method !== "POST") return env.EDGESPEC_HTTP.fetch(request);
+    const method = RPC_METHODS.get(path);
+    if (method === undefined || request.method !== "POST") return env.EDGESPEC_HTTP.fetch(request);
 
     let body: unknown;
     try {
