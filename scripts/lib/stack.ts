@@ -74,6 +74,8 @@ export interface WorkerOptions {
   secret: string;
   /** Wrangler configs; the first one is served over HTTP. */
   configs?: string[];
+  /** Folder for local Durable Object and cache state; default a fresh folder removed on stop. */
+  persistTo?: string;
   echo?: boolean;
 }
 
@@ -89,7 +91,7 @@ export function startWorker(options: WorkerOptions): RunningProcess & { scratch:
   const configs = (options.configs ?? ["wrangler.toml"]).flatMap((config) => ["-c", config]);
   const wrangler = join(ROOT, "node_modules/wrangler/bin/wrangler.js");
   const args = [wrangler, "dev", ...configs, "--ip", HOST, "--port", String(options.port), "--env-file", envFile];
-  args.push("--inspector-ip", HOST, "--persist-to", join(scratch, "state"), "--show-interactive-dev-session=false", "--log-level", "log");
+  args.push("--inspector-ip", HOST, "--persist-to", options.persistTo ?? join(scratch, "state"), "--show-interactive-dev-session=false", "--log-level", "log");
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: {

@@ -1,7 +1,7 @@
 /**
  * The decode loop of one generation: draft, verify, commit, cut at EOS / stop strings /
- * max_tokens, and emit text that is final. It knows nothing of HTTP or of the GPU wire format:
- * the verifier and the drafters come in through narrow interfaces, so unit tests drive it with fakes.
+ * max_tokens, and emit text that is final. It depends on neither HTTP nor the GPU wire format,
+ * because the verifier and the drafters come in through narrow interfaces that unit tests fake.
  */
 import { IncrementalDetokenizer } from "../../shared/detokenizer.ts";
 import { StopStringMatcher } from "../../shared/stop.ts";
@@ -12,7 +12,7 @@ export interface DraftTree {
   parents: number[];
 }
 
-/** What one verify step returns to the loop. */
+/** Result of one verify step, as the loop uses it. */
 export interface StepResult {
   /** Accepted draft tokens along one path, then the bonus token (none after EOS). */
   acceptedTokens: number[];
@@ -114,8 +114,8 @@ export async function runDecodeLoop(verifier: StepVerifier, options: DecodeOptio
 
 /**
  * Keeps the nodes of depth ≤ maxDepth (children of the last committed token have depth 1).
- * The kept set contains every ancestor of a kept node, so it is again a valid tree; nodes keep
- * their order and originalIndex maps new indices back to the plan's. Example: parents
+ * The kept set contains every ancestor of a kept node, so it is again a valid tree. Nodes keep
+ * their order, and originalIndex maps new indices back to the plan's. Example: parents
  * [-1, 0, 1, -1] with maxDepth 1 keeps nodes [0, 3] as parents [-1, -1].
  */
 export function pruneTree(tree: DraftTree, maxDepth: number): { tree: DraftTree; originalIndex: number[] } {

@@ -10,7 +10,7 @@ import type { EdgeEnv } from "./runtime.ts";
 
 export { DrafterStateStore } from "./drafter-state-store.ts";
 
-/** What an RPC method returns: the HTTP status and the JSON body the same request gets over HTTP. */
+/** Result of an RPC method: the HTTP status and the JSON body the same request gets over HTTP. */
 export interface RpcResult {
   status: number;
   body: unknown;

@@ -95,7 +95,7 @@ async function restoreState(env: EdgeEnv, speculator: EdgeSpeculator): Promise<v
   try {
     const state = await stateStub(env).load();
     speculator.importState(state);
-    const sizes = Object.entries(state).map(([part, blob]) => `${part} ${blob?.length ?? 0} B`);
+    const sizes = (["recycling", "trie"] as const).filter((part) => state[part] !== undefined).map((part) => `${part} ${state[part]!.length} B`);
     console.log(`Drafter state restored for ${env.MODEL_ID}: ${sizes.length > 0 ? sizes.join(", ") : "none stored yet"}.`);
   } catch (error) {
     // A cold start without history still decodes correctly, only with fewer accepted drafts.
@@ -110,9 +110,11 @@ function schedulePersist(env: EdgeEnv, speculator: EdgeSpeculator, waitUntil: (p
   lastSaveAt = Date.now();
   // Saved in the background after the response; the state is from this request's start, so the
   // request's own tokens are persisted with the next save.
+  const state = speculator.exportState();
   waitUntil(
     stateStub(env)
-      .save(speculator.exportState())
+      .save(state)
+      .then(() => console.log(`Drafter state saved for ${env.MODEL_ID}: recycling ${state.recycling.length} B, trie ${state.trie.length} B.`))
       .catch((error: unknown) => console.warn(`Saving drafter state for ${env.MODEL_ID} failed: ${(error as Error).message}`)),
   );
 }
