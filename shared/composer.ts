@@ -32,13 +32,20 @@ export interface ComposedTree {
   features: Int16Array;
 }
 
-interface UnionNode {
-  token: number;
-  parent: number;
-  edgeProb: number;
-  proposers: number;
-  features: number[];
-  children: number[];
+/** The union trie of every drafter's candidates, in parallel arrays. */
+interface Union {
+  size: number;
+  /** Index of the virtual root (the last committed token), after every possible node. */
+  root: number;
+  token: Int32Array;
+  edgeProb: Float64Array;
+  proposers: Int32Array;
+  /** [node * DRAFTER_COUNT + drafter] calibration feature, -1 where that drafter did not propose the node. */
+  features: Int16Array;
+  /** Children as linked lists: firstChild[parent] and nextSibling[child], in insertion order via lastChild. */
+  firstChild: Int32Array;
+  lastChild: Int32Array;
+  nextSibling: Int32Array;
 }
 
 export function composeTree(
@@ -52,64 +59,87 @@ export function composeTree(
   return selectBestFirst(union, maxNodes, maxDepth);
 }
 
-function buildUnion(candidates: readonly DraftCandidates[], calibrator: EdgeCalibrator): UnionNode[] {
-  const nodes: UnionNode[] = [];
-  const rootChildren: number[] = [];
-  const index = new Map<string, number>();
+/** Key of (parent, token) in one safe integer: parents are < 2^21 nodes, tokens < 2^31. */
+function childKey(parent: number, token: number): number {
+  return (parent + 1) * 2147483648 + token;
+}
+
+function buildUnion(candidates: readonly DraftCandidates[], calibrator: EdgeCalibrator): Union {
+  let total = 0;
+  for (const set of candidates) total += set.tokens.length;
+  const root = total; // worst case every candidate is distinct; the virtual root comes after them
+  const union: Union = {
+    size: 0,
+    root,
+    token: new Int32Array(total + 1),
+    edgeProb: new Float64Array(total + 1),
+    proposers: new Int32Array(total + 1),
+    features: new Int16Array((total + 1) * DRAFTER_COUNT).fill(-1),
+    firstChild: new Int32Array(total + 1).fill(-1),
+    lastChild: new Int32Array(total + 1).fill(-1),
+    nextSibling: new Int32Array(total + 1).fill(-1),
+  };
+  const index = new Map<number, number>();
   for (const set of candidates) {
     const drafter = drafterIndex(set.drafter);
-    const unionOf = new Array<number>(set.tokens.length);
+    const unionOf = new Int32Array(set.tokens.length);
     for (let i = 0; i < set.tokens.length; i++) {
       const localParent = set.parents[i];
       if (!(localParent >= ROOT && localParent < i)) {
         throw new Error(`${set.drafter} candidates: parents[${i}] = ${localParent} is not in [-1, ${i})`);
       }
-      const parent = localParent === ROOT ? ROOT : unionOf[localParent];
-      const key = `${parent}:${set.tokens[i]}`;
+      const parent = localParent === ROOT ? root : unionOf[localParent];
+      const key = childKey(parent === root ? ROOT : parent, set.tokens[i]);
       let node = index.get(key);
       if (node === undefined) {
-        node = nodes.length;
+        node = union.size++;
         index.set(key, node);
-        nodes.push({ token: set.tokens[i], parent, edgeProb: 0, proposers: 0, features: new Array(DRAFTER_COUNT).fill(-1), children: [] });
-        (parent === ROOT ? rootChildren : nodes[parent].children).push(node);
+        union.token[node] = set.tokens[i];
+        if (union.lastChild[parent] < 0) union.firstChild[parent] = node;
+        else union.nextSibling[union.lastChild[parent]] = node;
+        union.lastChild[parent] = node;
       }
-      const target = nodes[node];
       const estimate = calibrator.estimate(drafter, set.features[i], set.scores[i]);
-      target.edgeProb = Math.max(target.edgeProb, estimate);
-      target.proposers |= 1 << drafter;
-      target.features[drafter] = set.features[i];
+      union.edgeProb[node] = Math.max(union.edgeProb[node], estimate);
+      union.proposers[node] |= 1 << drafter;
+      union.features[node * DRAFTER_COUNT + drafter] = set.features[i];
       unionOf[i] = node;
     }
   }
-  // The virtual root sits at the end so the heap code can treat it as an ordinary parent.
-  nodes.push({ token: -1, parent: ROOT, edgeProb: 1, proposers: 0, features: [], children: rootChildren });
-  return nodes;
+  return union;
 }
 
-function selectBestFirst(nodes: UnionNode[], maxNodes: number, maxDepth: number): ComposedTree {
+function selectBestFirst(union: Union, maxNodes: number, maxDepth: number): ComposedTree {
   const result: ComposedTree = { tokens: [], parents: [], proposers: [], pathProbs: [], features: new Int16Array(0) };
-  const featureRows: number[][] = [];
+  const featureRows: number[] = [];
   // Frontier entries, addressed by the heap's payload: union node, output index of its parent, depth.
-  const entries: Array<{ node: number; outParent: number; depth: number; pathProb: number }> = [];
+  const entryNode: number[] = [];
+  const entryParent: number[] = [];
+  const entryDepth: number[] = [];
   const queue = new BestFirstQueue();
-  const enqueue = (node: number, outParent: number, depth: number, pathProb: number) => {
-    queue.push(pathProb, entries.length);
-    entries.push({ node, outParent, depth, pathProb });
+  const enqueueChildren = (parent: number, outParent: number, depth: number, pathProb: number) => {
+    for (let child = union.firstChild[parent]; child >= 0; child = union.nextSibling[child]) {
+      queue.push(pathProb * union.edgeProb[child], entryNode.length);
+      entryNode.push(child);
+      entryParent.push(outParent);
+      entryDepth.push(depth);
+    }
   };
-  for (const child of nodes[nodes.length - 1].children) enqueue(child, ROOT, 1, nodes[child].edgeProb);
+  enqueueChildren(union.root, ROOT, 1, 1);
 
   while (queue.size > 0 && result.tokens.length < maxNodes) {
-    const { node, outParent, depth, pathProb } = entries[queue.pop()];
+    const pathProb = queue.peekPriority();
+    const entry = queue.pop();
+    const node = entryNode[entry];
     const outIndex = result.tokens.length;
-    result.tokens.push(nodes[node].token);
-    result.parents.push(outParent);
-    result.proposers.push(nodes[node].proposers);
+    result.tokens.push(union.token[node]);
+    result.parents.push(entryParent[entry]);
+    result.proposers.push(union.proposers[node]);
     result.pathProbs.push(pathProb);
-    featureRows.push(nodes[node].features);
-    if (depth >= maxDepth) continue;
-    for (const child of nodes[node].children) enqueue(child, outIndex, depth + 1, pathProb * nodes[child].edgeProb);
+    for (let d = 0; d < DRAFTER_COUNT; d++) featureRows.push(union.features[node * DRAFTER_COUNT + d]);
+    if (entryDepth[entry] < maxDepth) enqueueChildren(node, outIndex, entryDepth[entry] + 1, pathProb);
   }
 
-  result.features = Int16Array.from(featureRows.flat());
+  result.features = Int16Array.from(featureRows);
   return result;
 }

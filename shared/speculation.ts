@@ -144,7 +144,7 @@ export class Speculator {
     if (drafters.has("recycling")) {
       proposals.push(this.recycling.propose(context[context.length - 1], this.template, maxNodes));
     }
-    if (drafters.has("trie")) proposals.push(this.trie.propose(context, { maxNodes }));
+    if (drafters.has("trie")) proposals.push(...this.trie.proposeBackoff(context, { maxNodes }));
     if (drafters.has("corpus") && this.corpus) proposals.push(this.corpus.propose(context, maxNodes));
     return proposals;
   }
@@ -191,7 +191,7 @@ export class RequestSpeculation {
     let composed = emptyComposed();
     if (this.maxBudget > 0) {
       const proposals = this.speculator.proposeShared(this.context, this.drafters, this.maxBudget);
-      if (this.drafters.has("trie")) proposals.push(this.requestTrie.propose(this.context, { maxNodes: this.maxBudget }));
+      if (this.drafters.has("trie")) proposals.push(...this.requestTrie.proposeBackoff(this.context, { maxNodes: this.maxBudget }));
       if (this.drafters.has("context")) proposals.push(this.lookup.propose(this.maxBudget));
       composed = composeTree(proposals, this.speculator.calibrator, { maxNodes: this.maxBudget, maxDepth: this.speculator.maxDepth });
     }

@@ -60,8 +60,14 @@ export class BestFirstQueue {
   }
 
   private swap(a: number, b: number): void {
-    [this.priorities[a], this.priorities[b]] = [this.priorities[b], this.priorities[a]];
-    [this.orders[a], this.orders[b]] = [this.orders[b], this.orders[a]];
-    [this.payloads[a], this.payloads[b]] = [this.payloads[b], this.payloads[a]];
+    const priority = this.priorities[a];
+    this.priorities[a] = this.priorities[b];
+    this.priorities[b] = priority;
+    const order = this.orders[a];
+    this.orders[a] = this.orders[b];
+    this.orders[b] = order;
+    const payload = this.payloads[a];
+    this.payloads[a] = this.payloads[b];
+    this.payloads[b] = payload;
   }
 }

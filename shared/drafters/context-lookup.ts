@@ -35,7 +35,7 @@ export class ContextLookup {
     this.vocabSize = checkIntegerOption(options.vocabSize, 1, 1 << 30, "vocabSize");
     this.maxNgram = checkIntegerOption(options.maxNgram ?? 4, 1, 16, "context maxNgram");
     this.maxPositions = checkIntegerOption(options.maxPositions ?? 8, 1, 64, "context maxPositions");
-    this.continuation = checkIntegerOption(options.continuation ?? 10, 1, 64, "context continuation");
+    this.continuation = checkIntegerOption(options.continuation ?? 32, 1, 64, "context continuation");
   }
 
   get size(): number {

@@ -58,7 +58,7 @@ export class NgramTrie {
 
   constructor(options: TrieOptions) {
     this.vocabSize = checkIntegerOption(options.vocabSize, 1, 1 << 30, "vocabSize");
-    this.maxDepth = checkIntegerOption(options.maxDepth ?? 12, 2, 64, "trie maxDepth");
+    this.maxDepth = checkIntegerOption(options.maxDepth ?? 20, 2, 64, "trie maxDepth");
     const maxBytes = checkIntegerOption(options.maxBytes ?? 16 * 1024 * 1024, 1, 2 ** 31, "trie maxBytes");
     this.maxNodes = Math.floor((maxBytes - 4 * this.vocabSize) / BYTES_PER_NODE);
     if (this.maxNodes < 64) {
@@ -118,20 +118,31 @@ export class NgramTrie {
    * trie and has children, expanded best-first by count ratio into at most maxNodes nodes.
    */
   propose(context: readonly number[], options: TrieProposeOptions): DraftCandidates {
+    return this.proposeBackoff(context, { ...options, matchLengths: 1 })[0] ?? emptyCandidates(options.drafter ?? "trie");
+  }
+
+  /**
+   * Like `propose`, but also expands the next shorter matching suffixes: one candidate set per match
+   * length, longest first, at most `matchLengths` sets. A shorter match sees more (and more varied)
+   * continuations; the composer merges the sets and ranks their nodes by calibrated estimates.
+   */
+  proposeBackoff(context: readonly number[], options: TrieProposeOptions & { matchLengths?: number }): DraftCandidates[] {
     const drafter = options.drafter ?? "trie";
-    const result = emptyCandidates(drafter);
     const maxNodes = checkIntegerOption(options.maxNodes, 0, 1 << 16, "maxNodes", "invalid_budget");
     const maxMatch = checkIntegerOption(options.maxMatch ?? Math.min(6, this.maxDepth - 1), 1, this.maxDepth - 1, "trie maxMatch");
     const maxChildren = checkIntegerOption(options.maxChildren ?? 8, 1, 1024, "trie maxChildren");
-    if (maxNodes === 0) return result;
+    const matchLengths = checkIntegerOption(options.matchLengths ?? 3, 1, 64, "trie matchLengths");
+    const sets: DraftCandidates[] = [];
+    if (maxNodes === 0) return sets;
 
-    for (let length = Math.min(maxMatch, context.length); length >= 1; length--) {
+    for (let length = Math.min(maxMatch, context.length); length >= 1 && sets.length < matchLengths; length--) {
       const matched = this.walk(context, context.length - length, context.length);
       if (matched === NONE || this.firstChild[matched] === NONE) continue;
-      this.expand(matched, length, maxNodes, maxChildren, result);
-      break;
+      const set = emptyCandidates(drafter);
+      this.expand(matched, length, maxNodes, maxChildren, set);
+      sets.push(set);
     }
-    return result;
+    return sets;
   }
 
   private expand(matched: number, matchLength: number, maxNodes: number, maxChildren: number, out: DraftCandidates): void {
@@ -160,12 +171,24 @@ export class NgramTrie {
     }
   }
 
-  /** Returns up to `limit` children of `node`, highest count first. */
+  /**
+   * Returns up to `limit` children of `node`, highest count first (ties: lower token first). One pass
+   * over the sibling list with insertion into a small sorted array: O(children · limit) worst case.
+   */
   private topChildren(node: number, limit: number): number[] {
-    const children: number[] = [];
-    for (let child = this.firstChild[node]; child !== NONE; child = this.nextSibling[child]) children.push(child);
-    children.sort((a, b) => this.countOf[b] - this.countOf[a] || this.tokenOf[a] - this.tokenOf[b]);
-    return children.length > limit ? children.slice(0, limit) : children;
+    const top: number[] = [];
+    const ranksBefore = (a: number, b: number) =>
+      this.countOf[a] > this.countOf[b] || (this.countOf[a] === this.countOf[b] && this.tokenOf[a] < this.tokenOf[b]);
+    for (let child = this.firstChild[node]; child !== NONE; child = this.nextSibling[child]) {
+      if (top.length === limit && !ranksBefore(child, top[limit - 1])) continue;
+      let at = top.length === limit ? limit - 1 : top.length;
+      while (at > 0 && ranksBefore(child, top[at - 1])) {
+        top[at] = top[at - 1];
+        at--;
+      }
+      top[at] = child;
+    }
+    return top;
   }
 
   /** Returns the node of path[from..to), or NONE. */
