@@ -57,6 +57,10 @@ class TrainSettings:
     grad_clip: float = 1.0
     seed: int = 1234
     checkpoint_every: int = 25
+    # When > 0, training stops after this many seconds (summed over resumed runs) and the cosine
+    # decay follows elapsed time instead of steps; ``steps`` is then only an upper bound. This keeps
+    # a run on a shared machine inside its wall-time budget whatever the throughput.
+    time_budget_s: float = 0.0
 
 
 def build_model(shape: ModelShape, eos_token_ids: Sequence[int]) -> LlamaForCausalLM:
@@ -71,11 +75,15 @@ def build_model(shape: ModelShape, eos_token_ids: Sequence[int]) -> LlamaForCaus
     return LlamaForCausalLM(config)
 
 
-def learning_rate_at(step: int, settings: TrainSettings) -> float:
-    """Linear warmup to the peak rate, then cosine decay to the minimum rate at the last step."""
+def learning_rate_at(step: int, settings: TrainSettings, elapsed_s: float = 0.0) -> float:
+    """Linear warmup to the peak rate, then cosine decay to the minimum rate at the last step
+    (or at the end of the time budget, when there is one)."""
     if step < settings.warmup_steps:
         return settings.learning_rate * (step + 1) / settings.warmup_steps
-    progress = (step - settings.warmup_steps) / max(1, settings.steps - settings.warmup_steps)
+    if settings.time_budget_s > 0:
+        progress = elapsed_s / settings.time_budget_s
+    else:
+        progress = (step - settings.warmup_steps) / max(1, settings.steps - settings.warmup_steps)
     cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
     return settings.min_learning_rate + (settings.learning_rate - settings.min_learning_rate) * cosine
 
@@ -147,13 +155,18 @@ def train(model: LlamaForCausalLM, train_tokens: np.ndarray, settings: TrainSett
     tokens_per_step = settings.batch_size * settings.seq_len
     progress = tqdm(total=settings.steps, initial=step, desc="train", dynamic_ncols=True)
     last_step = settings.steps if stop_at is None else min(stop_at, settings.steps)
-    while step < last_step:
+
+    def out_of_time() -> bool:
+        elapsed = elapsed_before + time.perf_counter() - started
+        return settings.time_budget_s > 0 and elapsed >= settings.time_budget_s
+
+    while step < last_step and not out_of_time():
         starts = sampler.next_starts(settings.batch_size)
         batch = np.stack([train_tokens[s:s + settings.seq_len + 1] for s in starts]).astype(np.int64)
         windows = torch.from_numpy(batch).to(device)  # [B, T + 1]
 
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate_at(step, settings)
+            group["lr"] = learning_rate_at(step, settings, elapsed_before + time.perf_counter() - started)
         loss = batch_loss(model, windows)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -165,7 +178,7 @@ def train(model: LlamaForCausalLM, train_tokens: np.ndarray, settings: TrainSett
         run_s = time.perf_counter() - started
         progress.set_postfix(loss=f"{losses[-1]:.3f}", tok_s=f"{tokens_per_step * len(losses) / run_s:.0f}")
         progress.update(1)
-        if checkpoint is not None and (step % settings.checkpoint_every == 0 or step == last_step):
+        if checkpoint is not None and (step % settings.checkpoint_every == 0 or step == last_step or out_of_time()):
             save_checkpoint(checkpoint, model, optimizer, step, sampler, elapsed_before + run_s)
     progress.close()
 

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -68,3 +70,17 @@ def test_window_sampler_resumes_same_order():
     restored = WindowSampler(100, 10, seed=7)
     restored.load_state(state)
     assert restored.next_starts(8) == rest
+
+
+def test_time_budget_drives_decay():
+    schedule = dataclasses.replace(settings(1000), time_budget_s=100.0)
+    assert train_model.learning_rate_at(5, schedule, elapsed_s=0.0) == pytest.approx(1e-2)
+    assert train_model.learning_rate_at(5, schedule, elapsed_s=50.0) == pytest.approx(5.5e-3)
+    assert train_model.learning_rate_at(5, schedule, elapsed_s=100.0) == pytest.approx(1e-3)
+
+
+def test_time_budget_stops_training():
+    model = train_model.build_model(SHAPE, [1])
+    budget = dataclasses.replace(settings(1000), time_budget_s=1e-9)
+    summary = train_model.train(model, repeating_stream(), budget, None, False, torch.device("cpu"))
+    assert summary["steps"] == 0
