@@ -77,7 +77,7 @@ def tree_mask(parents: Sequence[int], device) -> Tensor:
     mask = torch.zeros(size, size, dtype=torch.bool, device=device)
     for row, parent in enumerate(parents):
         if parent >= 0:
-            mask[row] = mask[parent]  # a row sees what its parent sees, plus itself
+            mask[row] = mask[parent]  # a row attends to its parent's rows, plus itself
         mask[row, row] = True
     return mask
 
@@ -107,11 +107,14 @@ class PolicyForward:
         return self.layers[0].kv_len
 
     @torch.no_grad()
-    def forward(self, tokens: Sequence[int], parents: Sequence[int] | None = None) -> Tensor:
+    def forward(
+        self, tokens: Sequence[int], parents: Sequence[int] | None = None, with_logits: bool = True
+    ) -> Tensor | None:
         """Run the rows `tokens` (a chain when `parents` is None) and return logits [M, V].
 
         Row i sits at position kv_len + depth(i) and attends to the selected committed context,
-        itself and its ancestors. Call `commit` to keep some rows' KV.
+        itself and its ancestors. Call `commit` to keep some rows' KV. With `with_logits` False
+        the output head is skipped and None returned, which saves time while prefilling.
         """
         if parents is None:
             parents = list(range(-1, len(tokens) - 1))
@@ -124,6 +127,8 @@ class PolicyForward:
             attended = self._attention(layer_index, layer, layer.input_layernorm(hidden), positions, mask)
             hidden = hidden + attended
             hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
+        if not with_logits:
+            return None
         return self.model.lm_head(self.model.model.norm(hidden)).float()
 
     def commit(self, rows: Sequence[int]) -> None:
