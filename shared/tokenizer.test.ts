@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Tiktoken } from "@dqbd/tiktoken/lite";
@@ -8,33 +7,7 @@ import {
   ChatMessageError, createModelTokenizer, parseTokenizerConfig, TokenizerConfigError, type ModelTokenizer,
 } from "./tokenizer";
 import { loadModelTokenizerFromFolder } from "./tokenizer-node";
-
-const root = path.resolve(import.meta.dirname, "..");
-const modelFolder = path.join(root, "models", "edgespec-tiny");
-
-const SAMPLES = [
-  "Hello, world!",
-  "The quick brown fox jumps over the lazy dog.\n\n",
-  "Größe, Übermaß und schön: äöüß ÄÖÜ",
-  "日本語のテキストと中文文本",
-  "emoji 🙂👍🏽 and flags 🇩🇪 and ZWJ 👩‍💻",
-  "def f(x):\n    return {'a': [1, 2, 3]}  # comment\r\n\ttabs   and   spaces   ",
-  "<|endoftext|>",
-  "text <|im_start|>user\nhi<|im_end|> more",
-  "123456789 3.14159 -42",
-  "",
-  "   ",
-];
-
-function pythonEncode(texts: readonly string[]): { ids: number[]; bytes_hex: string }[] {
-  const venv = execFileSync("bash", [path.join(root, "scripts", "python-env.sh")], { encoding: "utf8" }).trim();
-  const output = execFileSync(
-    path.join(venv, "bin", "python"),
-    [path.join(root, "scripts", "model", "encode_strings.py"), modelFolder],
-    { input: JSON.stringify(texts), encoding: "utf8" },
-  );
-  return JSON.parse(output);
-}
+import { modelFolder, pythonEncode, SAMPLES } from "./tokenizer-fixtures";
 
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("hex");
@@ -175,3 +148,4 @@ describe("createModelTokenizer", () => {
     tokenizer.free();
   });
 });
+
