@@ -19,6 +19,8 @@ import { checkIntegerOption } from "./drafters/errors";
 import { ROOT } from "./tree";
 
 const DRAFTER_COUNT = DRAFTER_NAMES.length;
+/** Frontier of the best-first selection, reused across calls (JavaScript runs one call at a time). */
+const FRONTIER = new BestFirstQueue();
 
 /** A composed draft tree, nodes in best-first order (so `pathProbs` is non-increasing). */
 export interface ComposedTree {
@@ -116,7 +118,8 @@ function selectBestFirst(union: Union, maxNodes: number, maxDepth: number): Comp
   const entryNode: number[] = [];
   const entryParent: number[] = [];
   const entryDepth: number[] = [];
-  const queue = new BestFirstQueue();
+  const queue = FRONTIER;
+  queue.clear();
   const enqueueChildren = (parent: number, outParent: number, depth: number, pathProb: number) => {
     for (let child = union.firstChild[parent]; child >= 0; child = union.nextSibling[child]) {
       queue.push(pathProb * union.edgeProb[child], entryNode.length);

@@ -34,6 +34,9 @@ export interface CorpusProposeOptions {
 }
 
 export class CorpusDrafter {
+  /** Frontier of the best-first expansion, reused across calls to spare the garbage collector. */
+  private readonly queue = new BestFirstQueue();
+
   constructor(
     private readonly shards: readonly SuffixIndex[],
     vocabSize: number,
@@ -73,7 +76,8 @@ export class CorpusDrafter {
 
     const kind = matchLength <= 2 ? 0 : matchLength <= 4 ? 1 : matchLength <= 8 ? 2 : 3;
     const entries: Entry[] = [];
-    const queue = new BestFirstQueue();
+    const queue = this.queue;
+    queue.clear();
     const enqueueChildren = (parentRanges: ShardRange[], outParent: number, depth: number, pathScore: number) => {
       const parentCount = parentRanges.reduce((sum, r) => sum + r.hi - r.lo, 0);
       for (const child of this.children(parentRanges, matchLength + depth - 1, maxChildren)) {
@@ -100,7 +104,7 @@ export class CorpusDrafter {
   private children(ranges: ShardRange[], offset: number, maxChildren: number): Array<{ token: number; count: number; ranges: ShardRange[] }> {
     const byToken = new Map<number, { token: number; count: number; ranges: ShardRange[] }>();
     for (const range of ranges) {
-      for (const next of this.shards[range.shard].nextTokens(range, offset)) {
+      for (const next of this.shards[range.shard].nextTokens(range, offset, 64, maxChildren)) {
         let child = byToken.get(next.token);
         if (child === undefined) {
           child = { token: next.token, count: 0, ranges: [] };

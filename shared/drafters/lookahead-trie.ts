@@ -52,6 +52,8 @@ export class NgramTrie {
   /** Node of the 1-gram for each vocabulary id, NONE when absent. */
   private readonly rootChild: Int32Array;
   private nodeCount = 0;
+  /** Frontier of the best-first expansion, reused across calls to spare the garbage collector. */
+  private readonly queue = new BestFirstQueue();
   /** Streaming insertion state: nodes (and lengths) of the suffixes shorter than maxDepth of the stream so far. */
   private activeNodes: number[] = [];
   private activeLengths: number[] = [];
@@ -139,35 +141,50 @@ export class NgramTrie {
       const matched = this.walk(context, context.length - length, context.length);
       if (matched === NONE || this.firstChild[matched] === NONE) continue;
       const set = emptyCandidates(drafter);
-      this.expand(matched, length, maxNodes, maxChildren, set);
+      // Shorter matches add alternatives to the longest one; a quarter of the budget each is plenty.
+      this.expand(matched, length, sets.length === 0 ? maxNodes : Math.ceil(maxNodes / 4), maxChildren, set);
       sets.push(set);
     }
     return sets;
   }
 
+  /**
+   * Grows the best-first tree below `matched` into `out`. Children are ranked by count, so the queue
+   * only holds each expanded node's best unexplored child: popping a child pushes its next sibling
+   * and its own first child, two pushes per node instead of one per child.
+   */
   private expand(matched: number, matchLength: number, maxNodes: number, maxChildren: number, out: DraftCandidates): void {
     const kind = matchLength <= 1 ? 0 : matchLength === 2 ? 1 : matchLength <= 4 ? 2 : 3;
-    const entries: Array<{ node: number; outParent: number; depth: number; score: number }> = [];
-    const queue = new BestFirstQueue();
-    const enqueueChildren = (parent: number, outParent: number, depth: number, pathScore: number) => {
-      if (matchLength + depth > this.maxDepth) return;
-      const parentCount = this.countOf[parent];
-      for (const child of this.topChildren(parent, maxChildren)) {
-        const score = this.countOf[child] / (parentCount + 1);
-        queue.push(pathScore * score, entries.length);
-        entries.push({ node: child, outParent, depth, score });
-      }
+    // Sibling groups: the ranked children of one expanded node, with that node's path score and count.
+    const groups: Array<{ children: number[]; outParent: number; depth: number; pathScore: number; count: number }> = [];
+    const queue = this.queue;
+    queue.clear();
+    // Payload = group * 1024 + rank (maxChildren ≤ 1024).
+    const pushChild = (group: number, rank: number) => {
+      const { children, pathScore, count } = groups[group];
+      if (rank < children.length) queue.push((pathScore * this.countOf[children[rank]]) / (count + 1), group * 1024 + rank);
     };
-    enqueueChildren(matched, -1, 1, 1);
+    const openGroup = (node: number, outParent: number, depth: number, pathScore: number) => {
+      if (matchLength + depth > this.maxDepth || this.firstChild[node] === NONE) return;
+      groups.push({ children: this.topChildren(node, maxChildren), outParent, depth, pathScore, count: this.countOf[node] });
+      pushChild(groups.length - 1, 0);
+    };
+    openGroup(matched, -1, 1, 1);
     while (queue.size > 0 && out.tokens.length < maxNodes) {
       const pathScore = queue.peekPriority();
-      const { node, outParent, depth, score } = entries[queue.pop()];
+      const payload = queue.pop();
+      const group = Math.floor(payload / 1024);
+      const rank = payload % 1024;
+      const { children, outParent, depth, count } = groups[group];
+      const node = children[rank];
+      const score = this.countOf[node] / (count + 1);
       const outIndex = out.tokens.length;
       out.tokens.push(this.tokenOf[node]);
       out.parents.push(outParent);
       out.scores.push(score);
       out.features.push(edgeFeature(kind, depth, score));
-      enqueueChildren(node, outIndex, depth + 1, pathScore);
+      pushChild(group, rank + 1);
+      openGroup(node, outIndex, depth + 1, pathScore);
     }
   }
 

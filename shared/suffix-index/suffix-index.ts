@@ -121,16 +121,22 @@ export class SuffixIndex {
 
   /**
    * Splits a range whose suffixes share their first `offset` tokens by the token at `offset`, most
-   * frequent first. Tokens are found from up to `samples` evenly spaced ranks (all ranks when the range
-   * is smaller), so every token holding more than 1/samples of the range is found; counts are exact.
+   * frequent first, keeping at most `limit` tokens. Tokens are found from up to `samples` evenly
+   * spaced ranks (all ranks when the range is smaller), so every token holding more than 1/samples of
+   * the range is found. Counts are exact: each kept token's sub-range comes from two binary searches.
    */
-  nextTokens(range: SaRange, offset: number, samples = 64): NextTokenCount[] {
+  nextTokens(range: SaRange, offset: number, samples = 64, limit = Infinity): NextTokenCount[] {
     const size = range.hi - range.lo;
-    const candidates = new Set<number>();
+    const sampled = new Map<number, number>();
     const step = Math.max(size / samples, 1);
     for (let x = range.lo; x < range.hi; x += step) {
       const token = this.tokenAfter(Math.floor(x), offset);
-      if (token >= 0) candidates.add(token);
+      if (token >= 0) sampled.set(token, (sampled.get(token) ?? 0) + 1);
+    }
+    let candidates = [...sampled.keys()];
+    if (candidates.length > limit) {
+      candidates.sort((a, b) => sampled.get(b)! - sampled.get(a)! || a - b);
+      candidates = candidates.slice(0, limit);
     }
     const result: NextTokenCount[] = [];
     for (const token of candidates) {
