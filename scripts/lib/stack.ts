@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -58,7 +58,9 @@ function track(name: string, child: ChildProcess, echo: boolean): RunningProcess
 
 export function startGpuService(options: { port: number; secret: string; echo?: boolean; modelDir?: string }): RunningProcess {
   const python = pythonPath();
-  const model = options.modelDir ?? join(ROOT, "models/edgespec-tiny");
+  // EDGESPEC_MODEL_DIR swaps in another checkpoint; it must use the embedded model's tokenizer,
+  // which the worker bundles (the worker checks the vocabulary size).
+  const model = options.modelDir ?? process.env.EDGESPEC_MODEL_DIR ?? join(ROOT, "models/edgespec-tiny");
   const child = spawn(python, ["-m", "edgespec_gpu", "--model", model, "--host", HOST, "--port", String(options.port)], {
     cwd: join(ROOT, "gpu-service"),
     env: { ...process.env, EDGESPEC_GPU_SECRET: options.secret, PYTHONUNBUFFERED: "1" },
@@ -81,16 +83,15 @@ export interface WorkerOptions {
 
 /**
  * Starts `wrangler dev` with telemetry and network look-ups off, a private config folder and
- * local state, passing the GPU service URL and secret in an env file readable only by this user.
+ * local state. The GPU service URL and secret reach the API worker through wrangler's process
+ * environment (the `secrets.required` list of wrangler.toml), which works for a worker that is
+ * not the first config, where --var and --env-file do not apply.
  */
 export function startWorker(options: WorkerOptions): RunningProcess & { scratch: string } {
   const scratch = mkdtempSync(join(tmpdir(), "edgespec-wrangler-"));
-  const envFile = join(scratch, "worker.env");
-  writeFileSync(envFile, `GPU_SERVICE_URL=${options.gpuUrl}\nGPU_SERVICE_SECRET=${options.secret}\n`, { mode: 0o600 });
-  chmodSync(envFile, 0o600);
   const configs = (options.configs ?? ["wrangler.toml"]).flatMap((config) => ["-c", config]);
   const wrangler = join(ROOT, "node_modules/wrangler/bin/wrangler.js");
-  const args = [wrangler, "dev", ...configs, "--ip", HOST, "--port", String(options.port), "--env-file", envFile];
+  const args = [wrangler, "dev", ...configs, "--ip", HOST, "--port", String(options.port)];
   args.push("--inspector-ip", HOST, "--persist-to", options.persistTo ?? join(scratch, "state"), "--show-interactive-dev-session=false", "--log-level", "log");
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
@@ -99,6 +100,8 @@ export function startWorker(options: WorkerOptions): RunningProcess & { scratch:
       WRANGLER_SEND_METRICS: "false",
       CLOUDFLARE_CF_FETCH_ENABLED: "false",
       XDG_CONFIG_HOME: join(scratch, "config"),
+      GPU_SERVICE_URL: options.gpuUrl,
+      GPU_SERVICE_SECRET: options.secret,
       FORCE_COLOR: "0",
     },
     stdio: ["ignore", "pipe", "pipe"],

@@ -23,13 +23,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     const secret = newSecret();
     const gpuPort = await freePort();
-    const gpu = startGpuService({ port: gpuPort, secret });
+    // EDGESPEC_E2E_ECHO=1 prints both servers' logs, for debugging a failing test.
+    const echo = process.env.EDGESPEC_E2E_ECHO === "1";
+    const gpu = startGpuService({ port: gpuPort, secret, echo });
     running.push(gpu);
     const gpuUrl = `http://${HOST}:${gpuPort}`;
     await waitForHealthy(`${gpuUrl}/healthz`, gpu, 180_000);
 
     const workerPort = await freePort();
-    const worker = startWorker({ port: workerPort, gpuUrl, secret, configs: ["workers/rpc-client/wrangler.toml", "wrangler.toml"] });
+    const worker = startWorker({ port: workerPort, gpuUrl, secret, configs: ["workers/rpc-client/wrangler.toml", "wrangler.toml"], echo });
     running.push(worker);
     const workerUrl = `http://${HOST}:${workerPort}`;
     await waitForHealthy(`${workerUrl}/healthz`, worker, 120_000);

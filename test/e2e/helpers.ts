@@ -44,7 +44,7 @@ export function dataDir(): string {
   if (process.env.EDGESPEC_DATA_DIR) candidates.push(process.env.EDGESPEC_DATA_DIR);
   candidates.push(resolve(ROOT, "../shared/data"));
   try {
-    const origin = execFileSync("git", ["-C", ROOT, "remote", "get-url", "origin"], { encoding: "utf8" }).trim();
+    const origin = execFileSync("git", ["-C", ROOT, "remote", "get-url", "origin"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
     const path = origin.startsWith("file://") ? origin.slice("file://".length) : origin;
     if (isAbsolute(path)) candidates.push(resolve(path, "../shared/data"));
   } catch {

@@ -1,6 +1,7 @@
 /**
- * Loads the corpus suffix-array index shards from the worker's static assets. The build script
- * writes `corpus/manifest.json` ({"shards": ["<file>", ...]}) and the shard files beside it.
+ * Loads the corpus suffix-array index shards from the worker's static assets. scripts/build-index.ts
+ * writes `corpus/manifest.json` ({"shards": [{"file": "corpus-000.essx", ...}, ...]}) and the shard
+ * files beside it.
  * Without a manifest the corpus drafter stays off and decoding is unchanged.
  */
 import { parseSuffixIndex } from "../../shared/suffix-index/format.ts";
@@ -15,13 +16,14 @@ export async function loadCorpusShards(assets: Fetcher, vocabSize: number): Prom
     return [];
   }
   if (!manifestResponse.ok) throw new Error(`Reading ${MANIFEST_PATH} failed with status ${manifestResponse.status}`);
-  const manifest = (await manifestResponse.json()) as { shards?: unknown };
-  if (!Array.isArray(manifest.shards) || !manifest.shards.every((file) => typeof file === "string" && /^[\w.-]+$/.test(file))) {
-    throw new Error(`${MANIFEST_PATH} must be {"shards": ["<file name>", ...]}, got ${JSON.stringify(manifest).slice(0, 120)}`);
+  const manifest = (await manifestResponse.json()) as { shards?: { file?: unknown }[] };
+  const files = Array.isArray(manifest.shards) ? manifest.shards.map((shard) => shard?.file) : [];
+  if (files.length === 0 || !files.every((file) => typeof file === "string" && /^[\w.-]+$/.test(file))) {
+    throw new Error(`${MANIFEST_PATH} must be {"shards": [{"file": "<file name>"}, ...]}, got ${JSON.stringify(manifest).slice(0, 160)}`);
   }
 
   const shards: SuffixIndex[] = [];
-  for (const file of manifest.shards as string[]) {
+  for (const file of files as string[]) {
     const response = await assets.fetch(new Request(`http://assets/corpus/${file}`));
     if (!response.ok) throw new Error(`Reading corpus shard ${file} failed with status ${response.status}`);
     const shard = parseSuffixIndex(new Uint8Array(await response.arrayBuffer()), file);
