@@ -5,7 +5,10 @@
  * τ (tokens per verify step), drafted and accepted counts, drafting time per step and memory.
  *
  *   node --import tsx scripts/replay-bench.ts [--data-dir ../shared/data] [--out bench-results/replay]
- *        [--limit N] [--budget 64] [--traces FILE.json] [--index-bench TOKENS]
+ *        [--limit N] [--budget 64] [--traces FILE.json] [--index-bench TOKENS] [--replay false]
+ *
+ * --index-bench times SA-IS and longest-match lookups on a synthetic index of that many tokens;
+ * --replay false skips the trace replay (for the index timings alone).
  *
  * Traces: by default the prompt-lookup data sets (Mistral-7B greedy outputs on CNN/DM, HAGRID and
  * MT-bench), tokenized with cl100k. `--traces` replays a model's own traces instead: a JSON array of
@@ -73,6 +76,7 @@ function parseArgs(argv: string[]) {
     budget: 64,
     traces: "",
     indexBench: 0,
+    replay: true,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const value = argv[i + 1];
@@ -84,6 +88,7 @@ function parseArgs(argv: string[]) {
       case "--budget": options.budget = Number(value); break;
       case "--traces": options.traces = path.resolve(value); break;
       case "--index-bench": options.indexBench = Number(value); break;
+      case "--replay": options.replay = value !== "false"; break;
       default: throw new Error(`unknown option ${argv[i]}; see the header of scripts/replay-bench.ts`);
     }
   }
@@ -228,9 +233,13 @@ function runIndexBench(size: number) {
   for (let i = 0; i < size; i++) {
     tokens[i] = next() < 0.3 && i > 1000 ? tokens[i - 1000 + Math.floor(next() * 10)] : Math.floor(32000 * next() ** 3);
   }
+  // CPU time next to wall time: on a shared machine the wall time also counts waiting for a core.
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   const sa = buildSuffixArray(tokens, 32000);
+  const buildCpu = process.cpuUsage(cpuBefore);
   const buildSeconds = (performance.now() - started) / 1000;
+  const buildCpuSeconds = (buildCpu.user + buildCpu.system) / 1e6;
   const index = new SuffixIndex(32000, tokens, new Uint32Array(sa.buffer, sa.byteOffset, sa.length));
 
   const queries = 2000;
@@ -242,10 +251,21 @@ function runIndexBench(size: number) {
     contexts.push(context);
   }
   const lookupStarted = performance.now();
+  const lookupCpuBefore = process.cpuUsage();
   let matched = 0;
   for (const context of contexts) matched += index.longestSuffixMatch(context, 32).length;
+  const lookupCpu = process.cpuUsage(lookupCpuBefore);
   const lookupUs = ((performance.now() - lookupStarted) * 1000) / queries;
-  return { tokens: size, buildSeconds, buildTokensPerSecond: size / buildSeconds, lookupUsMean: lookupUs, meanMatchLength: matched / queries };
+  return {
+    tokens: size,
+    buildSeconds,
+    buildCpuSeconds,
+    buildTokensPerSecond: size / buildSeconds,
+    buildTokensPerCpuSecond: size / buildCpuSeconds,
+    lookupUsMean: lookupUs,
+    lookupCpuUsMean: (lookupCpu.user + lookupCpu.system) / queries,
+    meanMatchLength: matched / queries,
+  };
 }
 
 function main(): void {
@@ -263,7 +283,7 @@ function main(): void {
   const corpus = corpusTokens.length > 0 ? [SuffixIndex.build(corpusTokens, sets[0].vocabSize)] : [];
 
   const results: RunResult[] = [];
-  for (const set of sets) {
+  for (const set of options.replay ? sets : []) {
     for (const config of CONFIGS) {
       if (config.name === "corpus" && corpus.length === 0) continue;
       process.stderr.write(`Replaying ${set.name} (${set.traces.length} traces) with ${config.name}.\n`);

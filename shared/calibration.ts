@@ -37,7 +37,7 @@ export class EdgeCalibrator {
     if (wasAccepted) this.accepted[slot] += 1;
   }
 
-  /** Fades every count by the decay factor (in place); call once per verify step. */
+  /** Fades every count by the decay factor (in place). Call it once per verify step. */
   endStep(): void {
     for (let i = 0; i < this.evaluated.length; i++) {
       this.evaluated[i] *= this.decay;

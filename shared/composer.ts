@@ -69,7 +69,8 @@ function childKey(parent: number, token: number): number {
 function buildUnion(candidates: readonly DraftCandidates[], calibrator: EdgeCalibrator): Union {
   let total = 0;
   for (const set of candidates) total += set.tokens.length;
-  const root = total; // worst case every candidate is distinct; the virtual root comes after them
+  // At worst every candidate is a distinct node, so the virtual root takes the slot after all of them.
+  const root = total;
   const union: Union = {
     size: 0,
     root,

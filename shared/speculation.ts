@@ -29,7 +29,7 @@ export interface SpeculatorOptions {
   topK?: number;
   /** Memory cap of the shared lookahead trie in bytes (default 16 MiB). */
   trieMaxBytes?: number;
-  /** Verifier cost model for the budget choice; default a FittedCostModel learning from timings. */
+  /** Verifier cost model for the budget choice (default: a FittedCostModel that learns from verify timings). */
   costModel?: CostModel;
   /** Static tree shape for token recycling (default: 63 nodes built from a rank prior). */
   recyclingTemplate?: TreeTemplate;
@@ -38,7 +38,7 @@ export interface SpeculatorOptions {
 }
 
 export interface RequestOptions {
-  /** Drafters used for this request (default all four; "corpus" only proposes when shards are loaded). */
+  /** Drafters used for this request (default: all four). "corpus" proposes only when shards are loaded. */
   drafters?: readonly DrafterName[];
   /** Largest tree the budget choice may pick (default 64). 0 disables speculation. */
   maxBudget?: number;
@@ -48,7 +48,7 @@ export interface DraftPlan {
   tree: { tokens: number[]; parents: number[] };
   /** Bitmask per node: bit `DRAFTER_NAMES.indexOf(name)` is set when that drafter proposed it. */
   proposers: number[];
-  /** CPU time spent drafting and composing this tree, in ms. */
+  /** Wall time spent drafting, composing and sizing this tree, in ms. */
   draftMs: number;
 }
 
@@ -185,7 +185,7 @@ export class RequestSpeculation {
     return this.context;
   }
 
-  /** Drafts, composes and sizes the next tree; the tree is empty when drafting would not pay. */
+  /** Drafts, composes and sizes the next tree. The tree is empty when drafting would not pay. */
   nextTree(): DraftPlan {
     const started = performance.now();
     let composed = emptyComposed();

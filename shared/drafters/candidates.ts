@@ -1,6 +1,6 @@
 /**
- * What every drafter hands to the composer: a small tree of guesses rooted at the last committed
- * token, with a raw probability and a calibration feature per edge.
+ * Drafter output types: each drafter hands the composer a small tree of guesses rooted at the last
+ * committed token, with a raw probability and a calibration feature per edge.
  */
 
 export const DRAFTER_NAMES = ["recycling", "trie", "corpus", "context"] as const;
@@ -40,6 +40,16 @@ export const FEATURE_COUNT = 64;
 export function edgeFeature(kind: number, depth: number, score: number): number {
   const kindBucket = Math.min(Math.max(kind, 0), 3);
   const depthBucket = Math.min(Math.max(depth, 1), 4) - 1;
-  const scoreBucket = score >= 0.9 ? 3 : score >= 0.5 ? 2 : score >= 0.2 ? 1 : 0;
+  let scoreBucket = 0;
+  if (score >= 0.9) scoreBucket = 3;
+  else if (score >= 0.5) scoreBucket = 2;
+  else if (score >= 0.2) scoreBucket = 1;
   return kindBucket * 16 + depthBucket * 4 + scoreBucket;
+}
+
+/** Returns the kind bucket (0 to 3) of a match length: the number of `bounds` (ascending) it exceeds. */
+export function matchLengthKind(matchLength: number, bounds: readonly [number, number, number]): number {
+  let kind = 0;
+  for (const bound of bounds) if (matchLength > bound) kind++;
+  return kind;
 }

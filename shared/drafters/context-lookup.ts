@@ -13,7 +13,7 @@ import { checkIntegerOption, checkTokenIds } from "./errors";
 
 export interface ContextLookupOptions {
   vocabSize: number;
-  /** Longest n-gram matched, in tokens (default 4). */
+  /** Maximum n-gram length matched, in tokens (default 4). */
   maxNgram?: number;
   /** Most recent occurrences kept per n-gram (default 8). */
   maxPositions?: number;
@@ -95,7 +95,7 @@ export class ContextLookup {
     return result;
   }
 
-  /** Whether the n tokens before `start` equal the context's last n tokens. */
+  /** Checks whether the n tokens before `start` equal the context's last n tokens (hash collisions fail here). */
   private ngramMatches(start: number, n: number): boolean {
     if (start - n < 0) return false;
     for (let k = 1; k <= n; k++) {

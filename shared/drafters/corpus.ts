@@ -1,13 +1,12 @@
 /**
- * Corpus retrieval (REST style) over one or more suffix-index shards: the longest suffix of the
- * context found in any shard selects the matching corpus positions, and the continuations of those
- * positions, counted across every shard that matches at that length, become a weighted tree grown
- * best-first by count ratio.
+ * Corpus retrieval (REST style) over one or more suffix-index shards. The longest suffix of the
+ * context found in any shard selects the matching corpus positions. Their continuations, counted
+ * across every shard that matches at that length, become a weighted tree grown best-first by count ratio.
  */
 
 import type { SaRange, SuffixIndex } from "../suffix-index/suffix-index";
 import { BestFirstQueue } from "./best-first";
-import { edgeFeature, emptyCandidates, type DraftCandidates } from "./candidates";
+import { edgeFeature, emptyCandidates, matchLengthKind, type DraftCandidates } from "./candidates";
 import { checkIntegerOption, DraftInputError } from "./errors";
 
 /** Matched ranks in one shard. */
@@ -25,7 +24,7 @@ interface Entry {
 }
 
 export interface CorpusProposeOptions {
-  /** Longest context suffix matched, in tokens (default 32). */
+  /** Maximum context suffix length matched, in tokens (default 32). */
   maxMatch?: number;
   /** Children considered per node, most frequent first (default 8). */
   maxChildren?: number;
@@ -74,7 +73,7 @@ export class CorpusDrafter {
     });
     if (matchLength < minMatch) return result;
 
-    const kind = matchLength <= 2 ? 0 : matchLength <= 4 ? 1 : matchLength <= 8 ? 2 : 3;
+    const kind = matchLengthKind(matchLength, [2, 4, 8]);
     const entries: Entry[] = [];
     const queue = this.queue;
     queue.clear();

@@ -13,7 +13,7 @@
 
 import { crc32 } from "../crc32";
 import { BestFirstQueue } from "./best-first";
-import { edgeFeature, emptyCandidates, type DraftCandidates, type DrafterName } from "./candidates";
+import { edgeFeature, emptyCandidates, matchLengthKind, type DraftCandidates, type DrafterName } from "./candidates";
 import { checkIntegerOption, checkTokenIds, DraftInputError } from "./errors";
 
 const BYTES_PER_NODE = 20;
@@ -21,7 +21,7 @@ const NONE = -1;
 
 export interface TrieOptions {
   vocabSize: number;
-  /** Longest n-gram stored, in tokens (default 12). */
+  /** Maximum n-gram length stored, in tokens (default 20). */
   maxDepth?: number;
   /** Memory cap in bytes for the node arrays and the root index (default 16 MiB). */
   maxBytes?: number;
@@ -29,7 +29,7 @@ export interface TrieOptions {
 
 export interface TrieProposeOptions {
   maxNodes: number;
-  /** Longest context suffix to match, in tokens (default 6 or maxDepth - 1 when smaller; must be < maxDepth). */
+  /** Maximum context suffix length matched, in tokens: < maxDepth, default 6 (or maxDepth - 1 when smaller). */
   maxMatch?: number;
   /** Children considered per node, most frequent first (default 8). */
   maxChildren?: number;
@@ -154,7 +154,7 @@ export class NgramTrie {
    * and its own first child, two pushes per node instead of one per child.
    */
   private expand(matched: number, matchLength: number, maxNodes: number, maxChildren: number, out: DraftCandidates): void {
-    const kind = matchLength <= 1 ? 0 : matchLength === 2 ? 1 : matchLength <= 4 ? 2 : 3;
+    const kind = matchLengthKind(matchLength, [1, 2, 4]);
     // Sibling groups: the ranked children of one expanded node, with that node's path score and count.
     const groups: Array<{ children: number[]; outParent: number; depth: number; pathScore: number; count: number }> = [];
     const queue = this.queue;

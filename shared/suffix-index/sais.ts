@@ -2,8 +2,8 @@
  * Suffix array construction by induced sorting (SA-IS, Nong, Zhang and Chan 2009): O(n) time and
  * about 9 bytes of working memory per token on top of the result.
  *
- * Suffix order is lexicographic by token id; a suffix that is a proper prefix of another sorts first
- * (the end of the text is smaller than every token).
+ * Suffix order is lexicographic by token id. A suffix that is a proper prefix of another sorts first,
+ * because the end of the text counts as smaller than every token.
  */
 
 import { checkIntegerOption, checkTokenIds } from "../drafters/errors";
@@ -109,7 +109,7 @@ function inducedSort(s: Int32Array, k: number): Int32Array {
   return sa;
 }
 
-/** Whether the LMS substrings starting at a and b are equal (same symbols and types up to the next LMS). */
+/** Checks whether the LMS substrings at a and b are equal: same symbols and types up to the next LMS position. */
 function equalLmsSubstrings(s: Int32Array, type: Uint8Array, a: number, b: number, isLms: (i: number) => boolean): boolean {
   for (let d = 0; ; d++) {
     if (s[a + d] !== s[b + d] || type[a + d] !== type[b + d]) return false;

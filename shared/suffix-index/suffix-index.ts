@@ -58,27 +58,63 @@ export class SuffixIndex {
   }
 
   /**
-   * Returns the ranks of the suffixes that start with pattern[from..to). O(m log n) for m pattern tokens.
-   * The empty pattern matches every suffix.
+   * Returns the ranks of the suffixes that start with pattern[from..to). O(m + log n) token
+   * comparisons for m pattern tokens (Manber-Myers LCP skipping). The empty pattern matches every suffix.
    */
   findRange(pattern: ArrayLike<number>, from = 0, to = pattern.length): SaRange {
-    // lower: first rank whose suffix is ≥ the pattern; upper: first rank whose prefix is > the pattern.
-    // Loop invariant for both: every rank < lo is before the target and every rank ≥ hi is not.
-    let lo = 0;
-    let hi = this.sa.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.comparePrefix(this.sa[mid], pattern, from, to) < 0) lo = mid + 1;
-      else hi = mid;
+    const lo = this.searchBound(pattern, from, to, false);
+    const hi = this.searchBound(pattern, from, to, true);
+    return { lo, hi };
+  }
+
+  /**
+   * Returns the first rank whose suffix is ≥ the pattern (`after` false) or whose prefix of the
+   * pattern's length is > the pattern (`after` true).
+   *
+   * Invariant: the suffix at rank `below` (or none when -1) is before the target and the one at
+   * `above` (or none when n) is not. Every suffix between them shares at least min(lcpBelow,
+   * lcpAbove) leading tokens with the pattern, so comparisons start there.
+   */
+  private searchBound(pattern: ArrayLike<number>, from: number, to: number, after: boolean): number {
+    let below = -1;
+    let above = this.sa.length;
+    let lcpBelow = 0;
+    let lcpAbove = 0;
+    while (above - below > 1) {
+      const mid = (below + above) >>> 1;
+      const skip = Math.min(lcpBelow, lcpAbove);
+      const { order, common } = this.compareFrom(this.sa[mid], pattern, from, to, skip);
+      const beforeTarget = after ? order <= 0 : order < 0;
+      if (beforeTarget) {
+        below = mid;
+        lcpBelow = common;
+      } else {
+        above = mid;
+        lcpAbove = common;
+      }
     }
-    const lower = lo;
-    hi = this.sa.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.comparePrefix(this.sa[mid], pattern, from, to) <= 0) lo = mid + 1;
-      else hi = mid;
+    return above;
+  }
+
+  /**
+   * Compares the suffix at `position`, cut to the pattern's length, with pattern[from..to), knowing
+   * that their first `skip` tokens are equal. Returns the sign of the comparison and the common prefix length.
+   */
+  private compareFrom(position: number, pattern: ArrayLike<number>, from: number, to: number, skip: number): { order: number; common: number } {
+    const tokens = this.tokens;
+    for (let i = from + skip; i < to; i++) {
+      const at = position + i - from;
+      if (at >= tokens.length) return { order: -1, common: i - from }; // the text ended first: the suffix is smaller
+      const difference = tokens[at] - pattern[i];
+      if (difference !== 0) return { order: difference, common: i - from };
     }
-    return { lo: lower, hi: lo };
+    return { order: 0, common: to - from };
+  }
+
+  /** Checks whether pattern[from..to) occurs, with one bound search instead of two. */
+  private occurs(pattern: ArrayLike<number>, from: number, to: number): boolean {
+    const lower = this.searchBound(pattern, from, to, false);
+    return lower < this.sa.length && this.compareFrom(this.sa[lower], pattern, from, to, 0).order === 0;
   }
 
   /** Returns how often pattern occurs in the indexed tokens. */
@@ -95,22 +131,19 @@ export class SuffixIndex {
   longestSuffixMatch(context: readonly number[], maxLength = 32): { length: number } & SaRange {
     checkIntegerOption(maxLength, 0, 1 << 20, "maxLength");
     let bestLength = 0;
-    let best: SaRange = { lo: 0, hi: this.sa.length };
     let shortest = 1;
     let longest = Math.min(maxLength, context.length);
     // Invariant: a suffix of length shortest - 1 occurs; no suffix longer than `longest` needs testing.
     while (shortest <= longest) {
       const length = (shortest + longest) >>> 1;
-      const range = this.findRange(context, context.length - length, context.length);
-      if (range.hi > range.lo) {
+      if (this.occurs(context, context.length - length, context.length)) {
         bestLength = length;
-        best = range;
         shortest = length + 1;
       } else {
         longest = length - 1;
       }
     }
-    return { length: bestLength, ...best };
+    return { length: bestLength, ...this.findRange(context, context.length - bestLength, context.length) };
   }
 
   /** Returns the token at `offset` after the start of the suffix of rank r, or -1 past the end. */
@@ -158,17 +191,5 @@ export class SuffixIndex {
       else hi = mid;
     }
     return lo;
-  }
-
-  /** Compares the suffix at `position`, cut to the pattern's length, with pattern[from..to). */
-  private comparePrefix(position: number, pattern: ArrayLike<number>, from: number, to: number): number {
-    const tokens = this.tokens;
-    for (let i = from; i < to; i++) {
-      const at = position + i - from;
-      if (at >= tokens.length) return -1; // the text ended first: the suffix is smaller
-      const difference = tokens[at] - pattern[i];
-      if (difference !== 0) return difference;
-    }
-    return 0;
   }
 }
