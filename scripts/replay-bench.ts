@@ -54,6 +54,8 @@ interface RunResult {
   draftUsMedian: number;
   draftUsP99: number;
   sharedStateBytes: number;
+  /** Share of verify steps that accepted no draft token (only the bonus token). */
+  emptyStepShare: number;
   acceptedByDrafter: Record<DrafterName, number>;
 }
 
@@ -181,7 +183,7 @@ function runConfig(set: DataSet, config: { name: string; drafters: DrafterName[]
   const costModel = new FixedCostModel({ baseMs: 20, perNodeMs: 0.005, overheadMs: 2 });
   const speculator = new Speculator({ vocabSize: set.vocabSize, corpus, costModel });
   const draftUs: number[] = [];
-  const totals = { steps: 0, committed: 0, drafted: 0, accepted: 0 };
+  const totals = { steps: 0, committed: 0, drafted: 0, accepted: 0, emptySteps: 0 };
   const acceptedByDrafter = Object.fromEntries(DRAFTER_NAMES.map((n) => [n, 0])) as Record<DrafterName, number>;
 
   set.traces.forEach((trace, index) => {
@@ -192,6 +194,7 @@ function runConfig(set: DataSet, config: { name: string; drafters: DrafterName[]
       const plan = request.nextTree();
       draftUs.push(plan.draftMs * 1000);
       const { acceptedTokens, acceptedNodes } = verifyByReplay(plan, trace.output, position);
+      if (acceptedNodes.length === 0) totals.emptySteps++;
       // Real top-k when the trace has it; otherwise only the top-1 (the greedy token itself) is known.
       const topK = acceptedTokens.map((token, j) => trace.topK?.[position + j] ?? [token]);
       request.onVerified(plan, { acceptedTokens, acceptedNodes, topK, forwardMs: 20, roundTripMs: 22 });
@@ -218,6 +221,7 @@ function runConfig(set: DataSet, config: { name: string; drafters: DrafterName[]
     accepted: totals.accepted,
     draftUsMedian: percentile(draftUs, 0.5),
     draftUsP99: percentile(draftUs, 0.99),
+    emptyStepShare: totals.emptySteps / totals.steps,
     sharedStateBytes: speculator.recycling.bytes + state.trie.length + corpus.reduce((sum, shard) => sum + shard.bytes, 0),
     acceptedByDrafter,
   };

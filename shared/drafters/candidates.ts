@@ -39,7 +39,11 @@ export const FEATURE_COUNT = 64;
  */
 export function edgeFeature(kind: number, depth: number, score: number): number {
   const kindBucket = Math.min(Math.max(kind, 0), 3);
-  const depthBucket = Math.min(Math.max(depth, 1), 4) - 1;
+  // Depth buckets 1, 2-3, 4-7, 8+: deep edges of a copied span are accepted more often than shallow ones.
+  let depthBucket = 0;
+  if (depth >= 8) depthBucket = 3;
+  else if (depth >= 4) depthBucket = 2;
+  else if (depth >= 2) depthBucket = 1;
   let scoreBucket = 0;
   if (score >= 0.9) scoreBucket = 3;
   else if (score >= 0.5) scoreBucket = 2;

@@ -19,8 +19,17 @@ describe("RecyclingMatrix", () => {
     const matrix = new RecyclingMatrix(10, 3);
     matrix.update(1, [2, 2, 3, 4, 5]);
     expect([0, 1, 2].map((rank) => matrix.candidate(1, rank))).toEqual([2, 3, 4]);
+    matrix.update(1, [7, 8, 9]);
+    expect([0, 1, 2].map((rank) => matrix.candidate(1, rank))).toEqual([7, 8, 9]);
+  });
+
+  it("keeps older candidates behind a short update", () => {
+    const matrix = new RecyclingMatrix(10, 3);
+    matrix.update(1, [2, 3, 4]);
+    matrix.update(1, [3]);
+    expect([0, 1, 2].map((rank) => matrix.candidate(1, rank))).toEqual([3, 2, 4]);
     matrix.update(1, [9]);
-    expect([0, 1, 2].map((rank) => matrix.candidate(1, rank))).toEqual([9, -1, -1]);
+    expect([0, 1, 2].map((rank) => matrix.candidate(1, rank))).toEqual([9, 3, 2]);
   });
 
   it("uses 16-bit ids when the vocabulary fits", () => {

@@ -111,15 +111,18 @@ export class RecyclingMatrix {
   }
 
   /**
-   * Replaces the row of `previous` with `candidates` (in place), keeping the first `topK` distinct
-   * ids. The verifier's top_k[j] belongs to the token before accepted_tokens[j].
+   * Puts `candidates` first in the row of `previous` (in place), then the row's older ids, keeping
+   * `topK` distinct ids. A full top-k replaces the row; a shorter list (for example top-1 only)
+   * keeps older candidates behind the new ones. The verifier's top_k[j] belongs to the token
+   * before accepted_tokens[j].
    */
   update(previous: number, candidates: readonly number[]): void {
     checkTokenIds([previous], this.vocabSize, "previous token");
     checkTokenIds(candidates, this.vocabSize, "top-k candidates");
     const start = previous * this.topK;
+    const older = Array.from(this.ids.subarray(start, start + this.topK)).filter((id) => id !== this.empty);
     let filled = 0;
-    for (const id of candidates) {
+    for (const id of [...candidates, ...older]) {
       if (filled === this.topK) break;
       let duplicate = false;
       for (let s = 0; s < filled; s++) if (this.ids[start + s] === id) duplicate = true;
