@@ -33,6 +33,11 @@ app.notFound((c) => {
 
 app.onError((error, c) => {
   if (error instanceof ApiError) return c.json(error.toJSON(), error.status);
+  if (c.req.raw.signal?.aborted) {
+    // Nobody reads this response: the client disconnected and the generation was cancelled.
+    console.log(`${c.req.method} ${c.req.path} cancelled: the client disconnected.`);
+    return new Response(null, { status: 499 });
+  }
   console.error(`Unhandled error on ${c.req.method} ${c.req.path}:`, error);
   const internal = new ApiError(500, "server_error", "The server failed to process the request; see the worker logs.", null, "internal_error");
   return c.json(internal.toJSON(), 500);
@@ -55,7 +60,7 @@ async function prepare(env: EdgeEnv, request: GenerationRequest, waitUntil: (pro
   const runtime = await loadRuntime(env, request.model, waitUntil);
   const promptTokens = tokenizePrompt(runtime, request);
   const maxTokens = resolveMaxTokens(runtime, request, promptTokens.length);
-  return openGeneration(runtime, request, promptTokens, maxTokens, signal);
+  return openGeneration(runtime, request, promptTokens, maxTokens, signal, waitUntil);
 }
 
 /** Runs a non-streaming generation to its end; used by the HTTP routes and the RPC entrypoint. */

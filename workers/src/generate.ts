@@ -114,6 +114,8 @@ export async function openGeneration(
   promptTokens: number[],
   maxTokens: number,
   signal: AbortSignal,
+  /** Keeps the session's deletion running after the response ends (ExecutionContext.waitUntil). */
+  waitUntil: (promise: Promise<unknown>) => void,
 ): Promise<OpenGeneration> {
   const limits = runtime.info.limits;
   const budget = Math.min(request.speculation.maxBudget ?? runtime.defaultBudget, limits.max_tree_nodes);
@@ -126,7 +128,11 @@ export async function openGeneration(
   );
   // The session is deleted even when the client went away. A failed delete only costs GPU
   // memory until the service's session TTL expires, so it is logged and not raised.
-  const close = () => session.close().catch((error) => console.warn(`Deleting the GPU session failed: ${(error as Error).message}`));
+  const close = () => {
+    const deleted = session.close().catch((error) => console.warn(`Deleting the GPU session failed: ${(error as Error).message}`));
+    waitUntil(deleted);
+    return deleted;
+  };
   try {
     await session.open(signal);
   } catch (error) {

@@ -2,20 +2,17 @@
  * The embedded model's tokenizer, bundled into the worker: the BPE ranks as a text module, the
  * config as JSON and tiktoken's wasm as a compiled module. Initialised once per isolate.
  */
-import { init, Tiktoken } from "@dqbd/tiktoken/lite/init";
 import wasm from "@dqbd/tiktoken/lite/tiktoken_bg.wasm";
 import ranksText from "../../models/edgespec-tiny/tokenizer.tiktoken";
 import tokenizerConfig from "../../models/edgespec-tiny/tokenizer_config.json";
-import { createModelTokenizer, type ChatMessage as TokenizerMessage, type ModelTokenizer } from "../../shared/tokenizer.ts";
+import type { ChatMessage as TokenizerMessage, ModelTokenizer } from "../../shared/tokenizer.ts";
+import { loadModelTokenizerInWorker } from "../../shared/tokenizer-workerd.ts";
 import type { EdgeTokenizer } from "./generate.ts";
 
 let tokenizer: Promise<EdgeTokenizer> | null = null;
 
 export function loadEdgeTokenizer(): Promise<EdgeTokenizer> {
-  tokenizer ??= (async () => {
-    await init((imports) => WebAssembly.instantiate(wasm, imports));
-    return adapt(createModelTokenizer(Tiktoken, ranksText, tokenizerConfig));
-  })();
+  tokenizer ??= loadModelTokenizerInWorker(wasm, ranksText, tokenizerConfig).then(adapt);
   return tokenizer;
 }
 
