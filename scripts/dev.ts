@@ -5,7 +5,8 @@
  *
  * Environment: PORT (worker port, default 8787), GPU_PORT (default: a free port).
  */
-import { freePort, HOST, newSecret, startGpuService, startWorker, stopProcess, waitForHealthy, type RunningProcess } from "./lib/stack.ts";
+import { join } from "node:path";
+import { freePort, HOST, newSecret, ROOT, startGpuService, startWorker, stopProcess, waitForHealthy, type RunningProcess } from "./lib/stack.ts";
 
 function portFrom(name: string, fallback: number): number {
   const value = process.env[name];
@@ -39,11 +40,14 @@ async function main(): Promise<void> {
     await waitForHealthy(`http://${HOST}:${gpuPort}/healthz`, gpu, 180_000);
 
     console.error(`Starting the worker (wrangler dev) on http://${HOST}:${workerPort}.`);
-    const worker = startWorker({ port: workerPort, gpuUrl: `http://${HOST}:${gpuPort}`, secret, echo: true });
+    // Durable Object state (the drafters' learned state) is kept across runs in .wrangler/state.
+    const persistTo = join(ROOT, ".wrangler/state");
+    const worker = startWorker({ port: workerPort, gpuUrl: `http://${HOST}:${gpuPort}`, secret, persistTo, echo: true });
     running.push(worker);
     await waitForHealthy(`http://${HOST}:${workerPort}/healthz`, worker, 120_000);
     for (const process of running) {
       process.child.once("exit", (code) => {
+        if (stopping) return;
         console.error(`${process.name} exited with ${code}; stopping.`);
         void shutdown(1);
       });
