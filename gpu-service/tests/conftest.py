@@ -12,7 +12,9 @@ from edgespec_gpu.kv_cache import PagedKVCache
 from edgespec_gpu.model.llama import LlamaModel
 from edgespec_gpu.sessions import Limits, SessionManager
 
-torch.set_num_threads(2)
+# One intra-op thread: on a shared 2-core machine, two OpenMP threads wait on each other and made
+# a tiny-model verify step about 100x slower (3 ms vs 370 ms measured under load).
+torch.set_num_threads(1)
 
 TINY_CONFIG = {
     "architectures": ["LlamaForCausalLM"],
@@ -28,13 +30,25 @@ TINY_CONFIG = {
 }
 
 
-def make_tiny_model(seed: int = 0, **overrides) -> LlamaModel:
-    """Build a random model whose logits are close together, so argmax near-ties are common."""
+def make_tiny_model(seed: int = 0, near_ties: bool = True, **overrides) -> LlamaModel:
+    """Build a random model; with `near_ties`, tokens 2k and 2k + 1 get almost equal logits.
+
+    Their LM-head rows differ by about 1e-6 relative, so which of the two wins the argmax depends
+    on the last bits of the hidden state: a forward whose rounding changed with the number of rows
+    would flip such argmaxes.
+    """
     torch.manual_seed(seed)
-    model = LlamaModel(ModelConfig.from_dict({**TINY_CONFIG, **overrides}))
-    for name, parameter in model.named_parameters():
+    config = {**TINY_CONFIG, **overrides}
+    if near_ties:
+        config["tie_word_embeddings"] = False
+    model = LlamaModel(ModelConfig.from_dict(config))
+    for parameter in model.parameters():
         if parameter.dim() > 1:
             torch.nn.init.normal_(parameter, std=0.05)
+    if near_ties:
+        with torch.no_grad():
+            head = model.lm_head.weight  # [V, hidden]
+            head[1::2] = head[0::2] * (1 + 1e-6 * torch.randn_like(head[0::2]))
     return model.eval()
 
 
