@@ -158,6 +158,23 @@ describe("runDecodeLoop", () => {
     expect(result.counts.tau).toBe(3);
   });
 
+  it("falls back to plain decoding when drafters throw", async () => {
+    const target = [...bytesOf("abc"), EOS];
+    const broken: DraftSource = {
+      nextTree: () => ({ tree: { tokens: [97], parents: [-1] }, proposers: [1], draftMs: 0 }),
+      onVerified: () => {
+        throw new Error("drafter bug");
+      },
+    };
+    const verifier = new ScriptedVerifier(target);
+    const result = await runDecodeLoop(verifier, {
+      maxTokens: 10, maxTreeDepth: () => 64, promptLength: 0, stop: [], eosTokenIds: [EOS], decodeBytes, drafts: broken,
+      signal: new AbortController().signal, onText: () => {},
+    });
+    expect(result.text).toBe("abc");
+    expect(verifier.trees.map((tree) => tree.tokens.length)).toEqual([1, 0, 0]);
+  });
+
   it("sends empty trees when speculation is off", async () => {
     const target = [...bytesOf("abc"), EOS];
     const { result, verifier } = await decode(target, { maxTokens: 100 });

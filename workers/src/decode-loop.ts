@@ -82,17 +82,18 @@ export async function runDecodeLoop(verifier: StepVerifier, options: DecodeOptio
   const cutter = new CompletionCutter(options);
   const counts: StepCounts = { verifySteps: 0, draftedTokens: 0, acceptedTokens: 0, tau: 0, draftMs: 0, forwardMs: 0, roundTripMs: 0 };
   let committedBySteps = 0;
+  const drafts = new GuardedDrafts(options.drafts);
 
   while (cutter.finishReason === null) {
     options.signal.throwIfAborted();
-    const plan = options.drafts ? options.drafts.nextTree() : { tree: EMPTY_TREE, proposers: [], draftMs: 0 };
+    const plan = drafts.nextTree();
     // Nodes deeper than the tokens still allowed could never be kept, and the service rejects
     // trees that run past the context.
     const produced = options.promptLength + committedBySteps;
     const depthLimit = Math.min(options.maxTreeDepth(produced), options.maxTokens - cutter.tokens.length - 1);
     const fitted = pruneTree(plan.tree, depthLimit);
     const result = await verifier.verify(fitted.tree, options.signal);
-    options.drafts?.onVerified(plan, { ...result, acceptedNodes: result.acceptedNodes.map((node) => fitted.originalIndex[node]) });
+    drafts.onVerified(plan, { ...result, acceptedNodes: result.acceptedNodes.map((node) => fitted.originalIndex[node]) });
 
     counts.verifySteps += 1;
     counts.draftedTokens += fitted.tree.tokens.length;
@@ -110,6 +111,40 @@ export async function runDecodeLoop(verifier: StepVerifier, options: DecodeOptio
   }
   counts.tau = committedBySteps / counts.verifySteps;
   return { finishReason: cutter.finishReason, tokens: cutter.tokens, text: cutter.text, counts };
+}
+
+/**
+ * Wraps the drafters so that a failure in them degrades to plain decoding instead of failing the
+ * request: drafts only choose what gets verified, never what gets committed, so the output stays
+ * exact. The failure is logged once with its message.
+ */
+class GuardedDrafts {
+  constructor(private source: DraftSource | null) {}
+
+  nextTree(): ReturnType<DraftSource["nextTree"]> {
+    if (this.source !== null) {
+      try {
+        return this.source.nextTree();
+      } catch (error) {
+        this.disable("nextTree", error);
+      }
+    }
+    return { tree: EMPTY_TREE, proposers: [], draftMs: 0 };
+  }
+
+  onVerified(...args: Parameters<DraftSource["onVerified"]>): void {
+    if (this.source === null) return;
+    try {
+      this.source.onVerified(...args);
+    } catch (error) {
+      this.disable("onVerified", error);
+    }
+  }
+
+  private disable(method: string, error: unknown): void {
+    console.error(`Drafters failed in ${method}; continuing this request without speculation: ${(error as Error).message}`);
+    this.source = null;
+  }
 }
 
 /**
