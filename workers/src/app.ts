@@ -34,7 +34,7 @@ app.notFound((c) => {
 app.onError((error, c) => {
   if (error instanceof ApiError) return c.json(error.toJSON(), error.status);
   if (c.req.raw.signal?.aborted) {
-    // Nobody reads this response: the client disconnected and the generation was cancelled.
+    // The client disconnected, so this response is never read; the generation was cancelled.
     console.log(`${c.req.method} ${c.req.path} cancelled: the client disconnected.`);
     return new Response(null, { status: 499 });
   }
