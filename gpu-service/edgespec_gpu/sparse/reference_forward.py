@@ -92,8 +92,12 @@ class PolicyForward:
         self.num_heads = config.num_attention_heads
         self.num_kv_heads = config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        rope = getattr(config, "rope_parameters", None) or {"rope_theta": config.rope_theta}
-        scaling = None if rope.get("rope_type", "default") == "default" else rope
+        # transformers 5 keeps theta and scaling in `rope_parameters`, 4.x in two attributes.
+        rope = getattr(config, "rope_parameters", None) or {
+            "rope_theta": config.rope_theta, **(getattr(config, "rope_scaling", None) or {})
+        }
+        rope_type = rope.get("rope_type", rope.get("type", "default"))
+        scaling = None if rope_type == "default" else rope
         parameter = next(model.parameters())
         self.inv_freq = rope_inverse_frequencies(self.head_dim, rope["rope_theta"], scaling).to(parameter.device)
         self.layers = [
