@@ -17,6 +17,11 @@ def page_upper_bounds(queries: Tensor, key_min: Tensor, key_max: Tensor) -> Tens
     key_min, key_max: [Hkv, P, D]. Query head h belongs to KV head h // (Hq // Hkv), as in GQA.
     Returns [Hkv, P] float32: max over the group's query heads and the T queries of the bound.
     Taking the max keeps a page that any query of the group could attend to strongly.
+
+    NOTE: the bounds come from keys rotated at their true positions, as cached. The attention
+    then sees a selected page re-rotated closer to the query, which changes its logits by that
+    shift's RoPE turn. So past the trained context a score ranks pages at distances the model
+    never saw, and passkey retrieval at 8x measures how much that matters.
     """
     num_q_heads, num_queries, head_dim = queries.shape
     num_kv_heads = key_min.shape[0]
