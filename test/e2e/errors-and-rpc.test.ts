@@ -53,6 +53,15 @@ describe("workers RPC", () => {
     expect(viaRpc.json.usage.completion_tokens).toBe(viaHttp.json.usage.completion_tokens);
   });
 
+  it("returns the same chat completion as HTTP", async () => {
+    const body = chat({ max_tokens: 16, temperature: 0 });
+    const viaHttp = await post("/v1/chat/completions", body);
+    const viaRpc = await post("/rpc/chat/completions", body);
+    expect(viaRpc.status).toBe(200);
+    expect(viaRpc.json.object).toBe("chat.completion");
+    expect(viaRpc.json.choices[0].message.content).toBe(viaHttp.json.choices[0].message.content);
+  });
+
   it("returns errors with their status", async () => {
     const result = await post("/rpc/completions", { model: MODEL, prompt: "a", temperature: -1 });
     expect(result.status).toBe(400);
