@@ -287,7 +287,9 @@ class SessionManager:
             first_position=len(session.tokens), eos_token_ids=self.eos_token_ids,
             stream_seed=step_stream_seed(sampling),
         )
-        committed_rows = [0] + [node + 1 for node in acceptance.nodes]
+        # KV covers every committed token but the last emitted one (bonus, or a drafted EOS).
+        kv_nodes = acceptance.nodes[: len(acceptance.tokens) - 1]
+        committed_rows = [0] + [node + 1 for node in kv_nodes]
         self._commit_rows(session, output, committed_rows)
         session.tokens.extend(acceptance.tokens)
         self.cache.truncate(session.table, session.kv_len)

@@ -37,7 +37,7 @@ class SamplingParams:
 @dataclass
 class Acceptance:
     tokens: list[int]  # accepted draft tokens, then the bonus token (none after an EOS)
-    nodes: list[int]  # tree indices of the accepted draft tokens
+    nodes: list[int]  # tree indices of the accepted draft tokens (a drafted final EOS included)
     rows: list[int]  # logits row that produced each emitted token
     eos: bool
 
@@ -60,13 +60,14 @@ def accept_tree(
         token = next_token(logits[row], sampling, stream_seed, position)
         result.tokens.append(token)
         result.rows.append(row)
+        child = children.get((node, token))
+        if child is not None:
+            result.nodes.append(child)  # a drafted EOS is an accepted node too
         if token in eos_token_ids:
             result.eos = True
             return result
-        child = children.get((node, token))
         if child is None:
             return result
-        result.nodes.append(child)
         row, node = child + 1, child
 
 

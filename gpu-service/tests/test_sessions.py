@@ -135,8 +135,9 @@ def test_eos_stops_the_path(tiny_model):
     result = manager.verify(
         session.session_id, VerifyRequest(base_len=3, tree_tokens=truth[:5], tree_parents=[-1, 0, 1, 2, 3])
     )
-    stop = truth.index(truth[2])  # the first EOS; the last emitted token is never listed as a node
+    stop = truth.index(truth[2])  # the first EOS, a drafted node of the chain
     assert result.accepted_tokens == truth[: stop + 1]
-    assert result.accepted_nodes == list(range(stop))
+    assert result.accepted_nodes == list(range(stop + 1))
     assert result.eos is True
     assert result.committed_len == 3 + stop + 1
+    assert session.kv_len == 3 + stop
