@@ -53,6 +53,7 @@ interface RunResult {
   accepted: number;
   draftUsMedian: number;
   draftUsP99: number;
+  /** Memory of the model's shared drafter state after the run (recycling, trie, corpus), in bytes. */
   sharedStateBytes: number;
   /** Share of verify steps that accepted no draft token (only the bonus token). */
   emptyStepShare: number;
@@ -211,7 +212,6 @@ function runConfig(set: DataSet, config: { name: string; drafters: DrafterName[]
   });
 
   draftUs.sort((a, b) => a - b);
-  const state = speculator.exportState();
   return {
     dataset: set.name,
     config: config.name,
@@ -222,7 +222,7 @@ function runConfig(set: DataSet, config: { name: string; drafters: DrafterName[]
     draftUsMedian: percentile(draftUs, 0.5),
     draftUsP99: percentile(draftUs, 0.99),
     emptyStepShare: totals.emptySteps / totals.steps,
-    sharedStateBytes: speculator.recycling.bytes + state.trie.length + corpus.reduce((sum, shard) => sum + shard.bytes, 0),
+    sharedStateBytes: speculator.memoryBytes(),
     acceptedByDrafter,
   };
 }

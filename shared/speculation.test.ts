@@ -129,3 +129,14 @@ describe("Speculator", () => {
     expect(codeOf(() => request.onVerified(plan, ok))).toBe("invalid_feedback");
   });
 });
+
+describe("Speculator memory", () => {
+  it("counts recycling, trie and corpus bytes", () => {
+    const corpus = SuffixIndex.build([1, 2, 3, 4], VOCAB);
+    const speculator = new Speculator({ vocabSize: VOCAB, corpus: [corpus], topK: 4, trieMaxBytes: 1 << 20 });
+    const recyclingBytes = VOCAB * 4 * 2;
+    const trieBytes = VOCAB * 4 + 1024 * 20; // root index plus the initial 1024 nodes
+    const corpusBytes = 4 * 2 + 4 * 4;
+    expect(speculator.memoryBytes()).toBe(recyclingBytes + trieBytes + corpusBytes);
+  });
+});

@@ -117,6 +117,11 @@ export class Speculator {
     return new RequestSpeculation(this, prompt, new Set(drafters), maxBudget);
   }
 
+  /** Returns the bytes held by shared drafter state: recycling matrix, trie arrays and corpus shards. */
+  memoryBytes(): number {
+    return this.recycling.bytes + this.trie.bytes + (this.corpus?.bytes ?? 0);
+  }
+
   /** Returns the recycling matrix and the shared trie as versioned bytes for durable storage. */
   exportState(): { recycling: Uint8Array; trie: Uint8Array } {
     return { recycling: this.recycling.serialize(), trie: this.trie.serialize() };

@@ -33,13 +33,13 @@ export function emptyCandidates(drafter: DrafterName): DraftCandidates {
 export const FEATURE_COUNT = 64;
 
 /**
- * Returns the calibration bucket of an edge. `kind` in [0, 4) is drafter specific (the candidate's
- * rank for recycling, the match-length bucket for retrieval drafters); depths of 4 and more share a
- * bucket, and so do scores in [0.9, 1], [0.5, 0.9), [0.2, 0.5), [0, 0.2).
+ * Returns the calibration bucket of an edge. `kind` in [0, 4) is drafter specific: the candidate's
+ * rank for recycling, the match-length bucket for retrieval drafters. Depths fall into buckets
+ * 1, 2-3, 4-7 and 8+, and scores into [0, 0.2), [0.2, 0.5), [0.5, 0.9) and [0.9, 1].
  */
 export function edgeFeature(kind: number, depth: number, score: number): number {
   const kindBucket = Math.min(Math.max(kind, 0), 3);
-  // Depth buckets 1, 2-3, 4-7, 8+: deep edges of a copied span are accepted more often than shallow ones.
+  // Deep edges of a long copied span get their own measured rate instead of sharing one with depth 4.
   let depthBucket = 0;
   if (depth >= 8) depthBucket = 3;
   else if (depth >= 4) depthBucket = 2;

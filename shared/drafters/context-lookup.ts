@@ -106,14 +106,15 @@ export class ContextLookup {
 
   private mergeContinuations(starts: number[], n: number, maxNodes: number, out: DraftCandidates): void {
     // A small trie of the continuations: per node its token, parent, count and depth.
-    const childKey = new Map<string, number>();
+    // Key (parent + 1) · 2^31 + token stays a safe integer: parents < maxNodes ≤ 2^16, tokens < 2^30.
+    const childKey = new Map<number, number>();
     const counts: number[] = [];
     const depths: number[] = [];
     for (const start of starts) {
       let parent = -1;
       const stop = Math.min(start + this.continuation, this.length);
       for (let pos = start; pos < stop; pos++) {
-        const key = `${parent}:${this.tokens[pos]}`;
+        const key = (parent + 1) * 2147483648 + this.tokens[pos];
         let node = childKey.get(key);
         if (node === undefined) {
           if (out.tokens.length === maxNodes) break;

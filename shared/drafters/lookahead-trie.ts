@@ -17,6 +17,8 @@ import { edgeFeature, emptyCandidates, matchLengthKind, type DraftCandidates, ty
 import { checkIntegerOption, checkTokenIds, DraftInputError } from "./errors";
 
 const BYTES_PER_NODE = 20;
+/** Siblings examined per node when ranking children for a proposal. */
+const SIBLING_SCAN_LIMIT = 64;
 const NONE = -1;
 
 export interface TrieOptions {
@@ -189,23 +191,28 @@ export class NgramTrie {
   }
 
   /**
-   * Returns up to `limit` children of `node`, highest count first (ties: lower token first). One pass
-   * over the sibling list with insertion into a small sorted array: O(children · limit) worst case.
+   * Returns up to `limit` children of `node`, highest count first (ties: lower token first), from the
+   * first SIBLING_SCAN_LIMIT siblings. Sibling lists are in most-recently-used order, so a frequent
+   * child is rarely further back, and a 1-gram node with thousands of children costs no more than 64.
    */
   private topChildren(node: number, limit: number): number[] {
     const top: number[] = [];
-    const ranksBefore = (a: number, b: number) =>
-      this.countOf[a] > this.countOf[b] || (this.countOf[a] === this.countOf[b] && this.tokenOf[a] < this.tokenOf[b]);
-    for (let child = this.firstChild[node]; child !== NONE; child = this.nextSibling[child]) {
-      if (top.length === limit && !ranksBefore(child, top[limit - 1])) continue;
+    let scanned = 0;
+    for (let child = this.firstChild[node]; child !== NONE && scanned < SIBLING_SCAN_LIMIT; child = this.nextSibling[child]) {
+      scanned++;
+      if (top.length === limit && !this.ranksBefore(child, top[limit - 1])) continue;
       let at = top.length === limit ? limit - 1 : top.length;
-      while (at > 0 && ranksBefore(child, top[at - 1])) {
+      while (at > 0 && this.ranksBefore(child, top[at - 1])) {
         top[at] = top[at - 1];
         at--;
       }
       top[at] = child;
     }
     return top;
+  }
+
+  private ranksBefore(a: number, b: number): boolean {
+    return this.countOf[a] > this.countOf[b] || (this.countOf[a] === this.countOf[b] && this.tokenOf[a] < this.tokenOf[b]);
   }
 
   /** Returns the node of path[from..to), or NONE. */
@@ -247,10 +254,28 @@ export class NgramTrie {
     this.activeLengths = nextLengths.filter((length) => length < this.maxDepth);
   }
 
-  /** Returns the child of `parent` (NONE = root) with `token`, creating it with count 0 when absent. */
+  /**
+   * Returns the child of `parent` (NONE = root) with `token`, creating it with count 0 when absent.
+   * A found child moves to the front of its sibling list (in place), so sibling lists stay in
+   * most-recently-used order and frequent continuations sit near the front.
+   */
   private childOrCreate(parent: number, token: number): number {
-    const existing = parent === NONE ? this.rootChild[token] : this.findChild(parent, token);
-    if (existing !== NONE) return existing;
+    if (parent === NONE) {
+      if (this.rootChild[token] !== NONE) return this.rootChild[token];
+    } else {
+      let previous = NONE;
+      for (let child = this.firstChild[parent]; child !== NONE; child = this.nextSibling[child]) {
+        if (this.tokenOf[child] === token) {
+          if (previous !== NONE) {
+            this.nextSibling[previous] = this.nextSibling[child];
+            this.nextSibling[child] = this.firstChild[parent];
+            this.firstChild[parent] = child;
+          }
+          return child;
+        }
+        previous = child;
+      }
+    }
     if (this.nodeCount === this.tokenOf.length) this.grow();
     const node = this.nodeCount++;
     this.tokenOf[node] = token;

@@ -28,6 +28,8 @@ export class SuffixIndex {
   readonly vocabSize: number;
   readonly tokens: Uint16Array | Uint32Array;
   readonly sa: Uint32Array;
+  /** Common prefix length found by the last compareFrom() call. */
+  private commonLength = 0;
 
   /** Wraps arrays that already form a valid index; use `build` or `parseSuffixIndex` to get one. */
   constructor(vocabSize: number, tokens: Uint16Array | Uint32Array, sa: Uint32Array) {
@@ -83,14 +85,14 @@ export class SuffixIndex {
     while (above - below > 1) {
       const mid = (below + above) >>> 1;
       const skip = Math.min(lcpBelow, lcpAbove);
-      const { order, common } = this.compareFrom(this.sa[mid], pattern, from, to, skip);
+      const order = this.compareFrom(this.sa[mid], pattern, from, to, skip);
       const beforeTarget = after ? order <= 0 : order < 0;
       if (beforeTarget) {
         below = mid;
-        lcpBelow = common;
+        lcpBelow = this.commonLength;
       } else {
         above = mid;
-        lcpAbove = common;
+        lcpAbove = this.commonLength;
       }
     }
     return above;
@@ -98,23 +100,26 @@ export class SuffixIndex {
 
   /**
    * Compares the suffix at `position`, cut to the pattern's length, with pattern[from..to), knowing
-   * that their first `skip` tokens are equal. Returns the sign of the comparison and the common prefix length.
+   * that their first `skip` tokens are equal. Returns the order (negative, 0, positive) and leaves
+   * the common prefix length in `commonLength`, so the hot loop allocates nothing.
    */
-  private compareFrom(position: number, pattern: ArrayLike<number>, from: number, to: number, skip: number): { order: number; common: number } {
+  private compareFrom(position: number, pattern: ArrayLike<number>, from: number, to: number, skip: number): number {
     const tokens = this.tokens;
     for (let i = from + skip; i < to; i++) {
       const at = position + i - from;
-      if (at >= tokens.length) return { order: -1, common: i - from }; // the text ended first: the suffix is smaller
+      this.commonLength = i - from;
+      if (at >= tokens.length) return -1; // the text ended first: the suffix is smaller
       const difference = tokens[at] - pattern[i];
-      if (difference !== 0) return { order: difference, common: i - from };
+      if (difference !== 0) return difference;
     }
-    return { order: 0, common: to - from };
+    this.commonLength = to - from;
+    return 0;
   }
 
   /** Checks whether pattern[from..to) occurs, with one bound search instead of two. */
   private occurs(pattern: ArrayLike<number>, from: number, to: number): boolean {
     const lower = this.searchBound(pattern, from, to, false);
-    return lower < this.sa.length && this.compareFrom(this.sa[lower], pattern, from, to, 0).order === 0;
+    return lower < this.sa.length && this.compareFrom(this.sa[lower], pattern, from, to, 0) === 0;
   }
 
   /** Returns how often pattern occurs in the indexed tokens. */
