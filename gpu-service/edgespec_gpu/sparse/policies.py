@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 def read_keys(cache: LayerKVView, num_kv_heads: int, start: int, end: int) -> Tensor:
     """Return the committed keys of positions [start, end) as [Hkv, end - start, D]."""
-    positions = torch.arange(start, end).expand(num_kv_heads, -1)  # [Hkv, end - start]
+    device = cache.page_table().device  # where the cache indexes, so no host copy on a GPU
+    positions = torch.arange(start, end, device=device).expand(num_kv_heads, -1)  # [Hkv, end - start]
     keys, _ = cache.gather(positions)
     return keys
 

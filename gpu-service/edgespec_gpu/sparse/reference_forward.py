@@ -32,7 +32,7 @@ class ContiguousLayerKV:
         self._values = torch.empty_like(self._keys)
 
     def page_table(self) -> Tensor:
-        return torch.arange(self.kv_len)
+        return torch.arange(self.kv_len, device=self._keys.device)
 
     def key_pages(self) -> Tensor:
         return self.keys().permute(1, 0, 2).unsqueeze(1)  # [P, 1, Hkv, D]
