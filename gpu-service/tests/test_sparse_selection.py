@@ -29,6 +29,9 @@ class TensorKeys:
     def kv_len(self):
         return self.data.shape[1]
 
+    def page_table(self):
+        return torch.arange(self.kv_len)
+
     def keys(self):
         return self.data
 
