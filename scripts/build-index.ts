@@ -16,10 +16,10 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { get_encoding } from "@dqbd/tiktoken";
 
-import { crc32 } from "../shared/crc32";
-import { loadModelTokenizerFromFolder } from "../shared/tokenizer-node";
-import { maxTokensPerShard, serializeSuffixIndex, INDEX_FORMAT_VERSION } from "../shared/suffix-index/format";
-import { SuffixIndex } from "../shared/suffix-index/suffix-index";
+import { crc32 } from "../shared/crc32.ts";
+import { loadModelTokenizerFromFolder } from "../shared/tokenizer-node.ts";
+import { maxTokensPerShard, serializeSuffixIndex, INDEX_FORMAT_VERSION } from "../shared/suffix-index/format.ts";
+import { SuffixIndex } from "../shared/suffix-index/suffix-index.ts";
 
 interface Options {
   out: string;

@@ -24,10 +24,10 @@ import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { get_encoding } from "@dqbd/tiktoken";
 
-import { FixedCostModel } from "../shared/budget";
-import { DRAFTER_NAMES, Speculator, type DraftPlan, type DrafterName } from "../shared/speculation";
-import { SuffixIndex } from "../shared/suffix-index/suffix-index";
-import { buildSuffixArray } from "../shared/suffix-index/sais";
+import { FixedCostModel } from "../shared/budget.ts";
+import { DRAFTER_NAMES, Speculator, type DraftPlan, type DrafterName } from "../shared/speculation.ts";
+import { SuffixIndex } from "../shared/suffix-index/suffix-index.ts";
+import { buildSuffixArray } from "../shared/suffix-index/sais.ts";
 
 interface Trace {
   prompt: number[];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chooseBudget, FittedCostModel, FixedCostModel } from "./budget";
+import { chooseBudget, FittedCostModel, FixedCostModel } from "./budget.ts";
 
 describe("chooseBudget", () => {
   const probs = [0.9, 0.8, 0.5, 0.1, 0.01];

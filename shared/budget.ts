@@ -9,7 +9,7 @@
  * `overheadMs` the rest of the round trip the edge observes (network, queueing, serialisation).
  */
 
-import { checkIntegerOption, DraftInputError } from "./drafters/errors";
+import { checkIntegerOption, DraftInputError } from "./drafters/errors.ts";
 
 /** Milliseconds one verify step costs, split into what the tree size changes and what it does not. */
 export interface CostModel {

@@ -10,7 +10,7 @@
  * so a drafter starts at its own guess and converges to the measured rate after a few dozen edges.
  */
 
-import { DRAFTER_NAMES, FEATURE_COUNT } from "./drafters/candidates";
+import { DRAFTER_NAMES, FEATURE_COUNT } from "./drafters/candidates.ts";
 
 /** Pseudo-count of the raw score: how many observed edges it is worth. */
 const PRIOR_WEIGHT = 4;

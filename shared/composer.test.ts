@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { EdgeCalibrator } from "./calibration";
-import { composeTree } from "./composer";
-import { DRAFTER_NAMES, type DraftCandidates } from "./drafters/candidates";
-import { nodeDepths, validateTree } from "./tree";
+import { EdgeCalibrator } from "./calibration.ts";
+import { composeTree } from "./composer.ts";
+import { DRAFTER_NAMES, type DraftCandidates } from "./drafters/candidates.ts";
+import { nodeDepths, validateTree } from "./tree.ts";
 
 function random(seed: number): () => number {
   let state = seed;

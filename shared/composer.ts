@@ -12,11 +12,11 @@
  * Cost: O(C log C) for C candidate nodes in total.
  */
 
-import type { EdgeCalibrator } from "./calibration";
-import { BestFirstQueue } from "./drafters/best-first";
-import { DRAFTER_NAMES, drafterIndex, type DraftCandidates } from "./drafters/candidates";
-import { checkIntegerOption } from "./drafters/errors";
-import { ROOT } from "./tree";
+import type { EdgeCalibrator } from "./calibration.ts";
+import { BestFirstQueue } from "./drafters/best-first.ts";
+import { DRAFTER_NAMES, drafterIndex, type DraftCandidates } from "./drafters/candidates.ts";
+import { checkIntegerOption } from "./drafters/errors.ts";
+import { ROOT } from "./tree.ts";
 
 const DRAFTER_COUNT = DRAFTER_NAMES.length;
 /** Frontier of the best-first selection, reused across calls (JavaScript runs one call at a time). */

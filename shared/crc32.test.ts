@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { crc32 } from "./crc32";
+import { crc32 } from "./crc32.ts";
 
 /** Reference: the bitwise definition, one bit at a time. */
 function bitwiseCrc32(bytes: Uint8Array): number {

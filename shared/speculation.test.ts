@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { FixedCostModel } from "./budget";
-import { DraftInputError, Speculator, type DraftPlan, type RequestSpeculation } from "./speculation";
-import { SuffixIndex } from "./suffix-index/suffix-index";
-import { validateTree } from "./tree";
+import { FixedCostModel } from "./budget.ts";
+import { DraftInputError, Speculator, type DraftPlan, type RequestSpeculation } from "./speculation.ts";
+import { SuffixIndex } from "./suffix-index/suffix-index.ts";
+import { validateTree } from "./tree.ts";
 
 const VOCAB = 32;
 const cheapVerifier = new FixedCostModel({ baseMs: 10, perNodeMs: 0.01, overheadMs: 1 });

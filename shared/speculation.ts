@@ -6,20 +6,20 @@
  * response back through `onVerified()`. Everything here is plain TypeScript without Workers APIs.
  */
 
-import { chooseBudget, FittedCostModel, type CostModel } from "./budget";
-import { EdgeCalibrator } from "./calibration";
-import { composeTree, type ComposedTree } from "./composer";
-import { DRAFTER_NAMES, drafterIndex, type DraftCandidates, type DrafterName } from "./drafters/candidates";
-import { ContextLookup } from "./drafters/context-lookup";
-import { CorpusDrafter } from "./drafters/corpus";
-import { checkIntegerOption, checkTokenIds, DraftInputError } from "./drafters/errors";
-import { NgramTrie } from "./drafters/lookahead-trie";
-import { DEFAULT_RECYCLING_TEMPLATE, RecyclingMatrix, type TreeTemplate } from "./drafters/recycling";
-import type { SuffixIndex } from "./suffix-index/suffix-index";
-import { ROOT } from "./tree";
+import { chooseBudget, FittedCostModel, type CostModel } from "./budget.ts";
+import { EdgeCalibrator } from "./calibration.ts";
+import { composeTree, type ComposedTree } from "./composer.ts";
+import { DRAFTER_NAMES, type DraftCandidates, type DrafterName } from "./drafters/candidates.ts";
+import { ContextLookup } from "./drafters/context-lookup.ts";
+import { CorpusDrafter } from "./drafters/corpus.ts";
+import { checkIntegerOption, checkTokenIds, DraftInputError } from "./drafters/errors.ts";
+import { NgramTrie } from "./drafters/lookahead-trie.ts";
+import { DEFAULT_RECYCLING_TEMPLATE, RecyclingMatrix, type TreeTemplate } from "./drafters/recycling.ts";
+import type { SuffixIndex } from "./suffix-index/suffix-index.ts";
+import { ROOT } from "./tree.ts";
 
-export { DRAFTER_NAMES, type DrafterName } from "./drafters/candidates";
-export { DraftInputError, type DraftErrorCode } from "./drafters/errors";
+export { DRAFTER_NAMES, drafterIndex, type DrafterName } from "./drafters/candidates.ts";
+export { DraftInputError, type DraftErrorCode } from "./drafters/errors.ts";
 
 export interface SpeculatorOptions {
   vocabSize: number;
@@ -346,4 +346,3 @@ function checkFeedback(plan: DraftPlan, feedback: VerifyFeedback, vocabSize: num
   return new Set(acceptedNodes);
 }
 
-export { drafterIndex };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DraftInputError } from "./drafters/errors";
-import { ancestors, attentionMask, canonicalTree, nodeDepths, pathTo, treeDepth, validateTree, type FlatTree } from "./tree";
+import { DraftInputError } from "./drafters/errors.ts";
+import { ancestors, attentionMask, canonicalTree, nodeDepths, pathTo, treeDepth, validateTree, type FlatTree } from "./tree.ts";
 
 const example: FlatTree = { tokens: [17, 42, 18, 5], parents: [-1, 0, -1, 1] };
 

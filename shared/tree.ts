@@ -17,7 +17,7 @@
  * depths [1, 2, 1, 3]; with 7 committed tokens the positions are [7, 8, 7, 9].
  */
 
-import { DraftInputError } from "./drafters/errors";
+import { DraftInputError } from "./drafters/errors.ts";
 
 /** Parent value of a child of the last committed token. */
 export const ROOT = -1;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BestFirstQueue } from "./best-first";
+import { BestFirstQueue } from "./best-first.ts";
 
 describe("BestFirstQueue", () => {
   it("pops like a stable sort by descending priority", () => {

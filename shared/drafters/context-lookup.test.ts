@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ContextLookup } from "./context-lookup";
+import { ContextLookup } from "./context-lookup.ts";
 
 describe("ContextLookup", () => {
   it("proposes what followed the longest earlier match", () => {

@@ -8,8 +8,8 @@
  * of the context. Hash collisions are filtered by comparing the tokens.
  */
 
-import { edgeFeature, emptyCandidates, type DraftCandidates } from "./candidates";
-import { checkIntegerOption, checkTokenIds } from "./errors";
+import { edgeFeature, emptyCandidates, type DraftCandidates } from "./candidates.ts";
+import { checkIntegerOption, checkTokenIds } from "./errors.ts";
 
 export interface ContextLookupOptions {
   vocabSize: number;

@@ -4,10 +4,10 @@
  * across every shard that matches at that length, become a weighted tree grown best-first by count ratio.
  */
 
-import type { SaRange, SuffixIndex } from "../suffix-index/suffix-index";
-import { BestFirstQueue } from "./best-first";
-import { edgeFeature, emptyCandidates, matchLengthKind, type DraftCandidates } from "./candidates";
-import { checkIntegerOption, DraftInputError } from "./errors";
+import type { SaRange, SuffixIndex } from "../suffix-index/suffix-index.ts";
+import { BestFirstQueue } from "./best-first.ts";
+import { edgeFeature, emptyCandidates, matchLengthKind, type DraftCandidates } from "./candidates.ts";
+import { checkIntegerOption, DraftInputError } from "./errors.ts";
 
 /** Matched ranks in one shard. */
 interface ShardRange extends SaRange {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { NgramTrie } from "./lookahead-trie";
+import { NgramTrie } from "./lookahead-trie.ts";
 
 function randomTokens(length: number, alphabet: number, seed: number): number[] {
   let state = seed;

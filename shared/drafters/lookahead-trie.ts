@@ -11,10 +11,10 @@
  * below the smallest threshold that frees at least a quarter of the nodes (least frequent first).
  */
 
-import { crc32 } from "../crc32";
-import { BestFirstQueue } from "./best-first";
-import { edgeFeature, emptyCandidates, matchLengthKind, type DraftCandidates, type DrafterName } from "./candidates";
-import { checkIntegerOption, checkTokenIds, DraftInputError } from "./errors";
+import { crc32 } from "../crc32.ts";
+import { BestFirstQueue } from "./best-first.ts";
+import { edgeFeature, emptyCandidates, matchLengthKind, type DraftCandidates, type DrafterName } from "./candidates.ts";
+import { checkIntegerOption, checkTokenIds, DraftInputError } from "./errors.ts";
 
 const BYTES_PER_NODE = 20;
 /** Siblings examined per node when ranking children for a proposal. */

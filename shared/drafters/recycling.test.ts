@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DraftInputError } from "./errors";
-import { buildRankTemplate, parseTreeTemplate, RecyclingMatrix } from "./recycling";
+import { DraftInputError } from "./errors.ts";
+import { buildRankTemplate, parseTreeTemplate, RecyclingMatrix } from "./recycling.ts";
 
 describe("RecyclingMatrix", () => {
   it("expands a template breadth-first from the rows", () => {

@@ -7,9 +7,9 @@
  * Memory: k × vocabSize ids, as Uint16 when every id and the empty marker fit in 16 bits, else Uint32.
  */
 
-import { crc32 } from "../crc32";
-import { edgeFeature, emptyCandidates, type DraftCandidates } from "./candidates";
-import { checkIntegerOption, checkTokenIds, DraftInputError } from "./errors";
+import { crc32 } from "../crc32.ts";
+import { edgeFeature, emptyCandidates, type DraftCandidates } from "./candidates.ts";
+import { checkIntegerOption, checkTokenIds, DraftInputError } from "./errors.ts";
 
 /**
  * A static tree shape. Node 0 is the last committed token; `parents[i] < i` for i ≥ 1, and

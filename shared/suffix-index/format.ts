@@ -19,9 +19,9 @@
  * A shard must stay ≤ 25 MiB, the asset limit of Cloudflare Workers: about 4.3M tokens at width 2.
  */
 
-import { crc32 } from "../crc32";
-import { DraftInputError } from "../drafters/errors";
-import { SuffixIndex } from "./suffix-index";
+import { crc32 } from "../crc32.ts";
+import { DraftInputError } from "../drafters/errors.ts";
+import { SuffixIndex } from "./suffix-index.ts";
 
 const MAGIC = 0x58535345; // "ESSX" read as a little-endian uint32
 export const INDEX_FORMAT_VERSION = 1;

@@ -6,7 +6,7 @@
  * because the end of the text counts as smaller than every token.
  */
 
-import { checkIntegerOption, checkTokenIds } from "../drafters/errors";
+import { checkIntegerOption, checkTokenIds } from "../drafters/errors.ts";
 
 /** Returns the suffix array of `tokens` (ids in [0, alphabetSize)): sa[r] is the start of the r-th smallest suffix. */
 export function buildSuffixArray(tokens: ArrayLike<number>, alphabetSize: number): Int32Array {

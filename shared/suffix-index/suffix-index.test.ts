@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { DraftInputError } from "../drafters/errors";
-import { parseSuffixIndex, serializeSuffixIndex } from "./format";
-import { buildSuffixArray } from "./sais";
-import { SuffixIndex } from "./suffix-index";
+import { DraftInputError } from "../drafters/errors.ts";
+import { parseSuffixIndex, serializeSuffixIndex } from "./format.ts";
+import { buildSuffixArray } from "./sais.ts";
+import { SuffixIndex } from "./suffix-index.ts";
 
 function random(seed: number): () => number {
   let state = seed;

@@ -7,8 +7,8 @@
  * offset m, so next-token counts are contiguous sub-ranges found by binary search.
  */
 
-import { checkIntegerOption, checkTokenIds, DraftInputError } from "../drafters/errors";
-import { buildSuffixArray } from "./sais";
+import { checkIntegerOption, checkTokenIds, DraftInputError } from "../drafters/errors.ts";
+import { buildSuffixArray } from "./sais.ts";
 
 /** Half-open range [lo, hi) of suffix-array ranks. */
 export interface SaRange {
