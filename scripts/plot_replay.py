@@ -16,6 +16,9 @@ def main(json_path: str, png_path: str) -> None:
     with open(json_path, encoding="utf-8") as handle:
         report = json.load(handle)
     results = report["results"]
+    if not results:
+        print("No replay results to plot (the run used --replay false).")
+        return
     datasets = list(dict.fromkeys(r["dataset"] for r in results))
     configs = list(dict.fromkeys(r["config"] for r in results))
     by_key = {(r["dataset"], r["config"]): r for r in results}

@@ -136,7 +136,7 @@ describe("Speculator memory", () => {
     const speculator = new Speculator({ vocabSize: VOCAB, corpus: [corpus], topK: 4, trieMaxBytes: 1 << 20 });
     const recyclingBytes = VOCAB * 4 * 2;
     const trieBytes = VOCAB * 4 + 1024 * 20; // root index plus the initial 1024 nodes
-    const corpusBytes = 4 * 2 + 4 * 4;
+    const corpusBytes = 4 * 2 + 4 * 4 + (VOCAB + 1) * 4; // tokens, suffix array, first-token buckets
     expect(speculator.memoryBytes()).toBe(recyclingBytes + trieBytes + corpusBytes);
   });
 });

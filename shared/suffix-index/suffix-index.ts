@@ -30,6 +30,8 @@ export class SuffixIndex {
   readonly sa: Uint32Array;
   /** Common prefix length found by the last compareFrom() call. */
   private commonLength = 0;
+  /** bucketStart[t] is the first rank of the suffixes that start with token t; bucketStart[vocabSize] = n. */
+  private readonly bucketStart: Uint32Array;
 
   /** Wraps arrays that already form a valid index; use `build` or `parseSuffixIndex` to get one. */
   constructor(vocabSize: number, tokens: Uint16Array | Uint32Array, sa: Uint32Array) {
@@ -39,6 +41,10 @@ export class SuffixIndex {
     this.vocabSize = vocabSize;
     this.tokens = tokens;
     this.sa = sa;
+    // Suffixes are sorted by their first token, so counting tokens gives each token's rank range.
+    this.bucketStart = new Uint32Array(vocabSize + 1);
+    for (let i = 0; i < tokens.length; i++) this.bucketStart[tokens[i] + 1]++;
+    for (let t = 0; t < vocabSize; t++) this.bucketStart[t + 1] += this.bucketStart[t];
   }
 
   /** Builds the index of `tokens` with SA-IS; the token array is stored as Uint16 when vocabSize ≤ 65536. */
@@ -54,9 +60,9 @@ export class SuffixIndex {
     return this.tokens.length;
   }
 
-  /** Bytes held by the token array and the suffix array. */
+  /** Bytes held by the token array, the suffix array and the first-token bucket table. */
   get bytes(): number {
-    return this.tokens.byteLength + this.sa.byteLength;
+    return this.tokens.byteLength + this.sa.byteLength + this.bucketStart.byteLength;
   }
 
   /**
@@ -82,6 +88,17 @@ export class SuffixIndex {
     let above = this.sa.length;
     let lcpBelow = 0;
     let lcpAbove = 0;
+    if (to > from) {
+      // Start inside the first token's bucket: every suffix there shares that one token with the pattern.
+      const first = pattern[from];
+      if (first < 0) return 0;
+      if (first >= this.vocabSize) return this.sa.length;
+      below = this.bucketStart[first] - 1;
+      above = this.bucketStart[first + 1];
+      lcpBelow = 1;
+      lcpAbove = 1;
+      if (to - from === 1) return after ? above : below + 1;
+    }
     while (above - below > 1) {
       const mid = (below + above) >>> 1;
       const skip = Math.min(lcpBelow, lcpAbove);
