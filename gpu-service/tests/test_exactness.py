@@ -16,7 +16,7 @@ import torch
 
 from edgespec_gpu.model.numerics import NumericsMode
 from edgespec_gpu.sessions import SessionManager, VerifyRequest
-from tests.conftest import make_manager
+from service_helpers import make_manager
 
 NEW_TOKENS = 64
 VOCAB = 256

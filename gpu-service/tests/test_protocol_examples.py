@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from edgespec_gpu.server import create_app
-from tests.conftest import make_manager
-from tests.test_server import SECRET, SignedClient, create_session
+from service_helpers import make_manager
+from test_server import SECRET, SignedClient, create_session
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "protocol-examples"
 FILES = sorted(EXAMPLES.glob("*/*.json"))

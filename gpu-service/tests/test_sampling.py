@@ -12,8 +12,8 @@ from edgespec_gpu.reference import full_logits
 from edgespec_gpu.sessions import VerifyRequest
 from edgespec_gpu.tree import RowPlan
 from edgespec_gpu.verify import SamplingParams, accept_tree, filtered_probabilities, next_token
-from tests.conftest import make_manager, make_tiny_model
-from tests.test_exactness import generate
+from service_helpers import make_manager, make_tiny_model
+from test_exactness import generate
 
 SAMPLING = SamplingParams(temperature=1.5, top_p=0.9, top_k=50, seed=1234)
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from edgespec_gpu.auth import sign
 from edgespec_gpu.server import create_app
-from tests.conftest import make_manager
+from service_helpers import make_manager
 
 SECRET = b"test-secret"
 

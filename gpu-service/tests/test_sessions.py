@@ -9,8 +9,8 @@ import torch
 
 from edgespec_gpu.errors import ServiceError
 from edgespec_gpu.sessions import VerifyRequest
-from tests.conftest import make_manager
-from tests.test_exactness import plain_greedy, random_tree_with_truth
+from service_helpers import make_manager
+from test_exactness import plain_greedy, random_tree_with_truth
 
 
 def committed_kv(manager, session):

@@ -4,19 +4,23 @@ On CPU, oneDNN/MKL pick different GEMM kernels by row count. Measured with torch
 x86 CPU, `F.linear` rows differ bitwise from the same rows of a 600-row call when the call has
 1-3 rows (1 thread), or 1-11 rows other than 4 and 8 (2 threads). A 1-token decode step and a k-node
 verify step then round differently and near-tied argmaxes flip. The batch-invariant mode calls
-every GEMM with one fixed shape, so a row's result depends only on that row.
+GEMM only with row counts that give every row the same result (see `batch_invariant_linear`), so
+a row's result depends only on that row.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-ROW_BLOCK = 16  # rows per GEMM call in batch-invariant mode
+logger = logging.getLogger(__name__)
+
+ROW_BLOCK = 16  # row granularity of every GEMM call in batch-invariant mode
 
 
 class NumericsMode(enum.Enum):
@@ -43,11 +47,39 @@ def pad_rows(x: Tensor, multiple: int) -> Tensor:
 
 
 def batch_invariant_linear(x: Tensor, layer: nn.Linear) -> Tensor:
-    """Apply `layer` to `x` [M, in] in blocks of exactly ROW_BLOCK rows: [M, out]."""
+    """Apply `layer` to `x` [M, in] so that each output row depends only on its input row: [M, out].
+
+    Rows are zero-padded to a multiple of ROW_BLOCK. When a self-check has shown that calls of every
+    padded size up to MAX_WIDE_ROWS give the same rows as ROW_BLOCK-row calls for this weight shape,
+    one call covers up to MAX_WIDE_ROWS rows; otherwise every call has exactly ROW_BLOCK rows.
+    """
     rows = x.shape[0]
     padded = pad_rows(x, ROW_BLOCK)
-    blocks = [F.linear(block, layer.weight, layer.bias) for block in padded.split(ROW_BLOCK)]
-    return torch.cat(blocks, dim=0)[:rows]
+    chunk = MAX_WIDE_ROWS if _wide_calls_are_invariant(layer) else ROW_BLOCK
+    outputs = [F.linear(part, layer.weight, layer.bias) for part in padded.split(chunk)]
+    return torch.cat(outputs, dim=0)[:rows]
+
+
+MAX_WIDE_ROWS = 256
+_WIDE_CALL_SIZES = range(ROW_BLOCK, MAX_WIDE_ROWS + 1, ROW_BLOCK)
+_wide_call_checks: dict[tuple, bool] = {}
+
+
+def _wide_calls_are_invariant(layer: nn.Linear) -> bool:
+    """Check once per weight shape, dtype, device and thread count whether wide calls match 16-row calls."""
+    weight = layer.weight
+    key = (tuple(weight.shape), weight.dtype, weight.device, layer.bias is not None, torch.get_num_threads())
+    if key not in _wide_call_checks:
+        generator = torch.Generator(device="cpu").manual_seed(0)
+        probe = torch.randn((MAX_WIDE_ROWS, weight.shape[1]), generator=generator).to(weight)
+        blocks = torch.cat([F.linear(part, weight, layer.bias) for part in probe.split(ROW_BLOCK)])
+        invariant = all(
+            torch.equal(F.linear(probe[:size], weight, layer.bias), blocks[:size]) for size in _WIDE_CALL_SIZES
+        )
+        if not invariant:
+            logger.warning("GEMM rows of shape %s vary with the row count: using %d-row calls", key[0], ROW_BLOCK)
+        _wide_call_checks[key] = invariant
+    return _wide_call_checks[key]
 
 
 def linear_for(mode: NumericsMode) -> LinearFn:
