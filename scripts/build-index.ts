@@ -5,10 +5,10 @@
  *   node --import tsx scripts/build-index.ts --out DIR [--tokenizer models/edgespec-tiny | --cl100k]
  *        [--field text] [--shard-tokens N] FILE...
  *
- * A .txt file is split into documents at blank lines; a .jsonl file holds one document per line,
+ * A .txt file is split into documents at blank lines. A .jsonl file contains one document per line,
  * either a JSON string or an object whose `--field` (default "text") is a string. Documents are
- * joined with the tokenizer's first EOS id, so a match never continues silently into another
- * document. Shards hold at most --shard-tokens tokens (default: as many as fit in 25 MiB). Writes
+ * joined with the tokenizer's first EOS id, so a continuation that crosses into another document
+ * passes through an EOS token first. Shards hold at most --shard-tokens tokens (default: as many as fit in 25 MiB). Writes
  * DIR/corpus-NNN.essx and DIR/manifest.json, and prints progress and statistics to stderr.
  */
 

@@ -4,7 +4,7 @@
  * plus the bonus token = the true next token) and reports, per data set and drafter configuration,
  * τ (tokens per verify step), drafted and accepted counts, drafting time per step and memory.
  *
- *   node --import tsx scripts/replay-bench.ts [--data-dir ../shared/data] [--out bench-results/replay]
+ *   node --import tsx scripts/replay-bench.ts [--data-dir DIR] [--out bench-results/replay]
  *        [--limit N] [--budget 64] [--traces FILE.json] [--index-bench TOKENS] [--index-file SHARD.essx]
  *        [--replay false]
  *
@@ -13,9 +13,9 @@
  * its own text with one changed token among the last 12; --replay false skips the trace replay.
  *
  * Traces: by default the prompt-lookup data sets (Mistral-7B greedy outputs on CNN/DM, HAGRID and
- * MT-bench), tokenized with cl100k. `--traces` replays a model's own traces instead: a JSON array of
- * {prompt_tokens, output_tokens, top_k} records (top_k[j] = the model's top-k ids of the distribution
- * that produced output_tokens[j]) plus "vocab_size" at the top level as {"vocab_size": V, "records": [...]}.
+ * MT-bench), tokenized with cl100k. `--traces` replays a model's own traces instead, from a JSON
+ * object {"vocab_size": V, "records": [{prompt_tokens, output_tokens, top_k}, ...]} where top_k[j]
+ * holds the model's top-k ids of the distribution that produced output_tokens[j].
  *
  * Token recycling needs the verifier's real top-k. On cl100k traces only the top-1 is known honestly
  * (the greedy output token itself), so the "recycling" rows there are fed top-1 only.
@@ -43,7 +43,7 @@ interface DataSet {
   name: string;
   vocabSize: number;
   traces: Trace[];
-  /** Whether top-k rows are real model candidates (else recycling sees the top-1 only). */
+  /** Whether top-k rows are real model candidates (otherwise recycling gets the top-1 only). */
   realTopK: boolean;
 }
 

@@ -9,7 +9,7 @@ function random(seed: number): () => number {
   return () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32;
 }
 
-/** A random candidate tree with distinct siblings over a tiny vocabulary, so drafters overlap often. */
+/** Builds a random candidate tree with distinct siblings over a tiny vocabulary, so drafters overlap often. */
 function randomCandidates(drafter: (typeof DRAFTER_NAMES)[number], size: number, next: () => number): DraftCandidates {
   const set: DraftCandidates = { drafter, tokens: [], parents: [], scores: [], features: [] };
   const used = new Set<string>();

@@ -61,10 +61,48 @@ export function composeTree(
   return selectBestFirst(union, maxNodes, maxDepth);
 }
 
-/** Key of (parent, token) in one safe integer: parents are < 2^21 nodes, tokens < 2^31. */
-function childKey(parent: number, token: number): number {
-  return (parent + 1) * 2147483648 + token;
+/**
+ * Open-addressing hash table from (parent, token) to a union node, reused across calls so composing
+ * allocates no Map per step. Entries of earlier calls are invalidated by bumping `generation`.
+ */
+class ChildIndex {
+  private parents = new Int32Array(1024);
+  private tokens = new Int32Array(1024);
+  private nodes = new Int32Array(1024);
+  private stamps = new Int32Array(1024);
+  private generation = 0;
+
+  /** Empties the table and makes room for `entries` entries at a load factor of at most 1/2. */
+  reset(entries: number): void {
+    let capacity = this.stamps.length;
+    while (capacity < 2 * entries) capacity *= 2;
+    if (capacity !== this.stamps.length) {
+      this.parents = new Int32Array(capacity);
+      this.tokens = new Int32Array(capacity);
+      this.nodes = new Int32Array(capacity);
+      this.stamps = new Int32Array(capacity);
+      this.generation = 0;
+    }
+    this.generation++;
+  }
+
+  /** Returns the node stored for (parent, token), or inserts `node` and returns -1 when absent. */
+  findOrInsert(parent: number, token: number, node: number): number {
+    const mask = this.stamps.length - 1;
+    let slot = (Math.imul(parent + 1, 0x9e3779b1) ^ Math.imul(token, 0x85ebca6b)) & mask;
+    while (this.stamps[slot] === this.generation) {
+      if (this.parents[slot] === parent && this.tokens[slot] === token) return this.nodes[slot];
+      slot = (slot + 1) & mask;
+    }
+    this.stamps[slot] = this.generation;
+    this.parents[slot] = parent;
+    this.tokens[slot] = token;
+    this.nodes[slot] = node;
+    return -1;
+  }
 }
+
+const CHILD_INDEX = new ChildIndex();
 
 function buildUnion(candidates: readonly DraftCandidates[], calibrator: EdgeCalibrator): Union {
   let total = 0;
@@ -82,7 +120,7 @@ function buildUnion(candidates: readonly DraftCandidates[], calibrator: EdgeCali
     lastChild: new Int32Array(total + 1).fill(-1),
     nextSibling: new Int32Array(total + 1).fill(-1),
   };
-  const index = new Map<number, number>();
+  CHILD_INDEX.reset(total);
   for (const set of candidates) {
     const drafter = drafterIndex(set.drafter);
     const unionOf = new Int32Array(set.tokens.length);
@@ -92,11 +130,9 @@ function buildUnion(candidates: readonly DraftCandidates[], calibrator: EdgeCali
         throw new Error(`${set.drafter} candidates: parents[${i}] = ${localParent} is not in [-1, ${i})`);
       }
       const parent = localParent === ROOT ? root : unionOf[localParent];
-      const key = childKey(parent === root ? ROOT : parent, set.tokens[i]);
-      let node = index.get(key);
-      if (node === undefined) {
+      let node = CHILD_INDEX.findOrInsert(parent, set.tokens[i], union.size);
+      if (node < 0) {
         node = union.size++;
-        index.set(key, node);
         union.token[node] = set.tokens[i];
         if (union.lastChild[parent] < 0) union.firstChild[parent] = node;
         else union.nextSibling[union.lastChild[parent]] = node;

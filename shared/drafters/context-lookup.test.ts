@@ -15,7 +15,7 @@ describe("ContextLookup", () => {
   it("merges several occurrences into a weighted tree", () => {
     const lookup = new ContextLookup({ vocabSize: 20, maxNgram: 2, continuation: 2 });
     lookup.append([5, 1, 2, 5, 1, 3, 5, 1, 2, 8, 5, 1]);
-    // [5, 1] is followed by 2 2 (most recent: "2 8"), "3 5", "2 5".
+    // [5, 1] occurred three times before the end, followed by "2 5", "3 5" and (most recent) "2 8".
     const proposal = lookup.propose(10);
     expect(proposal.tokens).toEqual([2, 8, 3, 5, 5]);
     expect(proposal.parents).toEqual([-1, 0, -1, 2, 0]);
