@@ -99,6 +99,20 @@ class Session:
     last_used: float
 
 
+class _LazyRowLogits:
+    """Logits of single forward rows, computed on first use: acceptance reads only the walked path."""
+
+    def __init__(self, model: LlamaModel, hidden: torch.Tensor) -> None:
+        self._model = model
+        self._hidden = hidden  # [M, hidden]
+        self._rows: dict[int, torch.Tensor] = {}
+
+    def __call__(self, row: int) -> torch.Tensor:
+        if row not in self._rows:
+            self._rows[row] = self._model.compute_logits(self._hidden[row : row + 1])[0]  # [vocab]
+        return self._rows[row]
+
+
 class SessionManager:
     def __init__(
         self, model: LlamaModel, cache: PagedKVCache, limits: Limits, *, clock: Callable[[], float] = time.monotonic
@@ -154,7 +168,7 @@ class SessionManager:
             self._expire_idle()
             session = self._session_for_verify(session_id, request)
             self._validate_step(session, request)
-            acceptance, logits, forward_ms = self._with_rollback(session, lambda: self._step(session, request))
+            acceptance, emitted_logits, forward_ms = self._with_rollback(session, lambda: self._step(session, request))
             if session_id not in self._sessions:  # a revived session joins once its first step succeeds
                 self._sessions[session_id] = session
                 self._tombstones.pop(session_id, None)
@@ -164,7 +178,6 @@ class SessionManager:
         timings.total_ms = (time.perf_counter() - start) * 1000
         self.metrics.observe_step(len(request.tree_tokens), len(acceptance.nodes), timings.queue_ms, forward_ms)
 
-        emitted_logits = logits[acceptance.rows]  # [E, vocab]
         return VerifyResult(
             accepted_tokens=acceptance.tokens,
             accepted_nodes=acceptance.nodes,
@@ -174,6 +187,17 @@ class SessionManager:
             committed_len=len(session.tokens),
             timings=timings,
         )
+
+    def score(self, session_id: str, tree_tokens: list[int], tree_parents: list[int]) -> torch.Tensor:
+        """Return the logits [1 + T, vocab] of the root and every tree node, committing nothing."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                raise ServiceError(404, "session_not_found", f"session {session_id!r} not found")
+            validate_tree(tree_tokens, tree_parents, self.model.config.vocab_size, len(tree_tokens), len(tree_tokens))
+            rows = torch.tensor([session.tokens[-1], *tree_tokens], dtype=torch.int64)
+            output = self._forward_rows(session, rows, RowPlan(pending=1, parents=tree_parents), logits_rows=None)
+            return output.logits
 
     def delete(self, session_id: str) -> None:
         with self._lock:
@@ -278,22 +302,23 @@ class SessionManager:
         self._reserve(session, session.kv_len + 1 + depth)
         plan = RowPlan(pending=1, parents=request.tree_parents)
         rows = torch.tensor([session.tokens[-1], *request.tree_tokens], dtype=torch.int64)
-        output = self._forward_rows(session, rows, plan, logits_rows=None)
-        forward_ms = (time.perf_counter() - forward_start) * 1000
-
+        output = self._forward_rows(session, rows, plan, logits_rows=torch.zeros(0, dtype=torch.int64))
+        row_logits = _LazyRowLogits(self.model, output.hidden)
         sampling = request.sampling
         acceptance = accept_tree(
-            output.logits, request.tree_tokens, request.tree_parents, sampling,
+            row_logits, request.tree_tokens, request.tree_parents, sampling,
             first_position=len(session.tokens), eos_token_ids=self.eos_token_ids,
             stream_seed=step_stream_seed(sampling),
         )
+        forward_ms = (time.perf_counter() - forward_start) * 1000
         # KV covers every committed token but the last emitted one (bonus, or a drafted EOS).
         kv_nodes = acceptance.nodes[: len(acceptance.tokens) - 1]
         committed_rows = [0] + [node + 1 for node in kv_nodes]
         self._commit_rows(session, output, committed_rows)
         session.tokens.extend(acceptance.tokens)
         self.cache.truncate(session.table, session.kv_len)
-        return acceptance, output.logits, forward_ms
+        emitted_logits = torch.stack([row_logits(row) for row in acceptance.rows])  # [E, vocab]
+        return acceptance, emitted_logits, forward_ms
 
     def _prefill(self, session: Session, target_kv_len: int) -> None:
         """Forward committed tokens [kv_len, target_kv_len) in chunks and store their KV."""

@@ -1,6 +1,6 @@
 """Acceptance of a draft tree from the target's logits: greedy and lossless sampling, top-k, logprobs.
 
-Logits row 0 is the root (the last committed token); row 1 + i is tree node i. Starting at the root,
+Row 0 is the root (the last committed token) and row 1 + i is tree node i. Starting at the root,
 each step takes the target's token for the current row (argmax, or a draw from the filtered target
 distribution), emits it, and descends into the child carrying that token if there is one. The
 emitted token that has no matching child is the bonus token. Drawing from the target at every row
@@ -13,6 +13,7 @@ import hashlib
 import math
 import secrets
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -43,7 +44,7 @@ class Acceptance:
 
 
 def accept_tree(
-    logits: Tensor,  # [T + 1, vocab] float32
+    logits_of: Callable[[int], Tensor],  # row -> [vocab] float32 logits of that row
     tokens: list[int],
     parents: list[int],
     sampling: SamplingParams,
@@ -51,13 +52,16 @@ def accept_tree(
     eos_token_ids: frozenset[int],
     stream_seed: int,
 ) -> Acceptance:
-    """Walk the tree from the root, emitting the target's token at each row (see module docstring)."""
+    """Walk the tree from the root, emitting the target's token at each row (see module docstring).
+
+    `logits_of` is called only for rows on the walked path, so a caller may compute the LM head lazily.
+    """
     children = children_by_token(parents, tokens)
     result = Acceptance(tokens=[], nodes=[], rows=[], eos=False)
     row, node = 0, -1
     while True:
         position = first_position + len(result.tokens)
-        token = next_token(logits[row], sampling, stream_seed, position)
+        token = next_token(logits_of(row), sampling, stream_seed, position)
         result.tokens.append(token)
         result.rows.append(row)
         child = children.get((node, token))

@@ -82,7 +82,7 @@ def test_speculative_sampling_matches_target_distribution():
     samples = 8000
     counts: Counter = Counter()
     for seed in range(samples):
-        acceptance = accept_tree(logits, tree_tokens, tree_parents, sampling, len(prompt), frozenset(), seed)
+        acceptance = accept_tree(lambda row: logits[row], tree_tokens, tree_parents, sampling, len(prompt), frozenset(), seed)
         pair = acceptance.tokens[:2]
         if len(pair) < 2:  # the step ended at the first token: the next step draws at the next position
             pair.append(next_token(second_logits[pair[0]], sampling, seed, len(prompt) + 1))

@@ -20,6 +20,7 @@ from edgespec_gpu.model.rope import RotaryTable
 @dataclass
 class ForwardOutput:
     logits: Tensor  # [R, vocab] float32, for the requested rows
+    hidden: Tensor  # [M, hidden] final-norm hidden states of every row, for `compute_logits`
     keys: list[Tensor]  # per layer [M, Hkv, D]: the rows' rotated keys, to commit
     values: list[Tensor]  # per layer [M, Hkv, D]
 
@@ -71,9 +72,13 @@ class LlamaModel(nn.Module):
             x, k, v = layer(x, inputs)
             keys.append(k)
             values.append(v)
-        if logits_rows is not None:
-            x = x[logits_rows]
-        if x.shape[0] == 0:
-            return ForwardOutput(logits=x.new_zeros((0, self.config.vocab_size), dtype=torch.float32), keys=keys, values=values)
-        logits = linear(self.norm(x), self.lm_head).float()  # [R, vocab]
-        return ForwardOutput(logits=logits, keys=keys, values=values)
+        hidden = self.norm(x)  # [M, hidden]
+        selected = hidden if logits_rows is None else hidden[logits_rows]
+        return ForwardOutput(logits=self.compute_logits(selected), hidden=hidden, keys=keys, values=values)
+
+    @torch.inference_mode()
+    def compute_logits(self, hidden: Tensor) -> Tensor:
+        """Apply the LM head to final-norm hidden states [R, hidden]: [R, vocab] float32."""
+        if hidden.shape[0] == 0:
+            return hidden.new_zeros((0, self.config.vocab_size), dtype=torch.float32)
+        return linear_for(self.mode)(hidden, self.lm_head).float()
