@@ -61,12 +61,13 @@ describe("multi-byte text", () => {
     const request = { model: MODEL, prompt, max_tokens: 48, temperature: 0 };
     const whole = await post("/v1/completions", request);
     const reference: string = whole.json.choices[0].text;
-    expect(reference).toMatch(/[^\x00-\x7f]/);
-    expect(reference).not.toContain("\uFFFD");
+    // A character outside ASCII spans several tokens of this byte-level BPE, so the stream must
+    // hold its first bytes back. U+FFFD (from invalid bytes) does not count as one.
+    expect(reference).toMatch(/[^\x00-\x7f\uFFFD]/);
     for (const speculation of [{ enabled: false }, { enabled: true }]) {
       const events = await postStream("/v1/completions", { ...request, speculation });
       const pieces: string[] = events.slice(0, -1).map((event) => JSON.parse(event).choices[0]?.text ?? "");
-      // Equal to a text without U+FFFD: no piece carried half a character.
+      // Equal to the decode of all tokens at once: no piece carried half a character.
       expect(pieces.join("")).toBe(reference);
     }
   });
