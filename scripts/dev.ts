@@ -5,6 +5,7 @@
  *
  * Environment: PORT (worker port, default 8787), GPU_PORT (default: a free port).
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, HOST, newSecret, ROOT, startGpuService, startWorker, stopProcess, waitForHealthy, type RunningProcess } from "./lib/stack.ts";
 
@@ -20,6 +21,11 @@ async function main(): Promise<void> {
   const workerPort = portFrom("PORT", 8787);
   const gpuPort = portFrom("GPU_PORT", await freePort());
   const secret = newSecret();
+  for (const file of [".dev.vars", ".env"]) {
+    if (existsSync(join(ROOT, file))) {
+      console.error(`Warning: ${file} exists; wrangler reads GPU_SERVICE_URL and GPU_SERVICE_SECRET from it instead of the values this command generates.`);
+    }
+  }
   const running: RunningProcess[] = [];
   let stopping = false;
 
