@@ -84,3 +84,44 @@ def _wide_calls_are_invariant(layer: nn.Linear) -> bool:
 
 def linear_for(mode: NumericsMode) -> LinearFn:
     return batch_invariant_linear if mode is NumericsMode.BATCH_INVARIANT else fast_linear
+
+
+KEY_BLOCK = 64  # columns of the fixed-shape attention GEMMs
+_MATMUL_CHECK_LIMIT = 4096
+_wide_matmul_checks: dict[tuple, bool] = {}
+
+
+def blocked_matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Batched matmul [B, R, K] x [B, K, N] -> [B, R, N] whose entries equal [16, K] x [K, <=64] calls.
+
+    R must be a multiple of ROW_BLOCK. One wide call is used when a self-check for this exact shape,
+    dtype, device and thread count has shown that it matches the blocked calls bitwise.
+    """
+    rows = a.shape[1]
+    assert rows % ROW_BLOCK == 0, f"row count {rows} is not a multiple of {ROW_BLOCK}"
+    a, b = a.contiguous(), b.contiguous()  # the self-check probes contiguous operands
+    if _wide_matmul_is_invariant(a, b):
+        return torch.matmul(a, b)
+    return _matmul_in_blocks(a, b)
+
+
+def _matmul_in_blocks(a: Tensor, b: Tensor) -> Tensor:
+    row_parts = []
+    for rows in a.split(ROW_BLOCK, dim=1):
+        row_parts.append(torch.cat([torch.matmul(rows, columns) for columns in b.split(KEY_BLOCK, dim=2)], dim=2))
+    return torch.cat(row_parts, dim=1)
+
+
+def _wide_matmul_is_invariant(a: Tensor, b: Tensor) -> bool:
+    key = (tuple(a.shape), tuple(b.shape), a.dtype, a.device, torch.get_num_threads())
+    if key not in _wide_matmul_checks:
+        if len(_wide_matmul_checks) >= _MATMUL_CHECK_LIMIT:
+            _wide_matmul_checks.clear()
+        generator = torch.Generator(device="cpu").manual_seed(0)
+        probe_a = torch.randn(a.shape, generator=generator).to(a)
+        probe_b = torch.randn(b.shape, generator=generator).to(b)
+        invariant = torch.equal(torch.matmul(probe_a, probe_b), _matmul_in_blocks(probe_a, probe_b))
+        if not invariant:
+            logger.warning("batched matmul %s x %s varies with its shape: using blocked calls", key[0], key[1])
+        _wide_matmul_checks[key] = invariant
+    return _wide_matmul_checks[key]

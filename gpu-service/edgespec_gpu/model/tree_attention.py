@@ -7,8 +7,9 @@ its ancestor-or-self at depth d, for d <= depth(i). Two kernels compute the same
 - `dense_tree_attention`: one masked SDPA call over [context | rows]. Fast; the rounding of a row
   depends on how many keys and rows share the call.
 - `blocked_tree_attention`: batch-invariant. Every query lays its keys out by absolute position in
-  blocks of 64. Each score and each block's weighted value sum comes from one fixed-shape GEMM,
-  [16, D] x [D, 64] or [16, 64] x [64, D], and the block sums are then added left to right. Masked slots
+  blocks of 64. Each score and each block's weighted value sum equals the result of a fixed-shape
+  GEMM, [16, D] x [D, 64] or [16, 64] x [64, D] (see `blocked_matmul`), and the block sums are
+  then added left to right. Masked slots
   contribute exact zeros and trailing blocks are all zero, so a row's output depends only on its
   query and its own keys, not on the other rows, `kv_len`, or the tree shape.
 """
@@ -19,9 +20,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from edgespec_gpu.model.numerics import ROW_BLOCK, pad_rows
-
-KEY_BLOCK = 64  # key positions per block in the batch-invariant kernel
+from edgespec_gpu.model.numerics import KEY_BLOCK, ROW_BLOCK, blocked_matmul, pad_rows
 
 
 def dense_tree_attention(
@@ -128,27 +127,29 @@ def _block_mask(tail_valid: Tensor, shared_blocks: int, num_blocks: int) -> Tens
 
 
 def _shared_block_products(left: Tensor, right: Tensor, shared_blocks: int, transpose_keys: bool) -> Tensor:
-    """Multiply every row of `left` with every committed block, as [16, k] x [k, n] GEMMs.
+    """Multiply every row of `left` with every committed block through `blocked_matmul`.
 
     Scores: left [Hkv, M, G, D], right [Hkv, D, nb_s * 64] -> [Hkv, M, G, nb_s, 64].
     Sums: left [Hkv, M, G, nb_s, 64], right [Hkv, nb_s * 64, D] -> [Hkv, M, G, nb_s, D].
     """
     num_kv_heads, rows, group = left.shape[:3]
+    width = KEY_BLOCK if transpose_keys else right.shape[-1]
+    if shared_blocks == 0:
+        return left.new_zeros((num_kv_heads, rows, group, 0, width))
     if transpose_keys:
-        operand = left.reshape(num_kv_heads, rows * group, 1, left.shape[-1])  # [Hkv, R, 1, D]
-        blocks = right.reshape(num_kv_heads, right.shape[1], shared_blocks, KEY_BLOCK).transpose(1, 2)  # [Hkv, nb_s, D, 64]
+        operand = left.reshape(num_kv_heads, rows * group, left.shape[-1])  # [Hkv, R, D]
+        operand = pad_rows(operand.transpose(0, 1), ROW_BLOCK).transpose(0, 1)  # [Hkv, Rp, D]
+        products = blocked_matmul(operand, right)  # [Hkv, Rp, nb_s * 64]
+        products = products.view(num_kv_heads, -1, shared_blocks, KEY_BLOCK)
     else:
         operand = left.reshape(num_kv_heads, rows * group, shared_blocks, KEY_BLOCK)  # [Hkv, R, nb_s, 64]
-        blocks = right.reshape(num_kv_heads, shared_blocks, KEY_BLOCK, right.shape[-1])  # [Hkv, nb_s, 64, D]
-    if shared_blocks == 0:
-        return left.new_zeros((num_kv_heads, rows, group, 0, blocks.shape[-1]))
-    operand = pad_rows(operand.transpose(0, 1), ROW_BLOCK).transpose(0, 1)  # [Hkv, Rp, ., .]
-    padded_rows = operand.shape[1]
-    operand = operand.reshape(num_kv_heads, padded_rows // ROW_BLOCK, ROW_BLOCK, operand.shape[2], operand.shape[3])
-    operand = operand.permute(0, 1, 3, 2, 4)  # [Hkv, C, nb_s or 1, 16, k]
-    products = torch.matmul(operand, blocks[:, None])  # [Hkv, C, nb_s, 16, n]
-    products = products.permute(0, 1, 3, 2, 4).reshape(num_kv_heads, padded_rows, shared_blocks, -1)
-    return products[:, : rows * group].reshape(num_kv_heads, rows, group, shared_blocks, -1)
+        operand = pad_rows(operand.transpose(0, 1), ROW_BLOCK).transpose(0, 1)  # [Hkv, Rp, nb_s, 64]
+        padded_rows = operand.shape[1]
+        operand = operand.permute(0, 2, 1, 3).reshape(num_kv_heads * shared_blocks, padded_rows, KEY_BLOCK)
+        blocks = right.reshape(num_kv_heads * shared_blocks, KEY_BLOCK, width)  # [Hkv * nb_s, 64, D]
+        products = blocked_matmul(operand, blocks)  # [Hkv * nb_s, Rp, D]
+        products = products.view(num_kv_heads, shared_blocks, padded_rows, width).transpose(1, 2)
+    return products[:, : rows * group].reshape(num_kv_heads, rows, group, shared_blocks, width)
 
 
 def _tail_block_products(left: Tensor, right: Tensor, transpose_keys: bool) -> Tensor:
