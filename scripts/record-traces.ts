@@ -7,7 +7,7 @@
  *        [--url http://127.0.0.1:8400] [--tokenizer models/edgespec-tiny] [--max-new-tokens 128]
  *        [--limit N] [--top-k 8] [--out bench-results/traces.json]
  *
- * FILE.jsonl holds one prompt per line: a JSON string, an object with a string "prompt", or a
+ * FILE.jsonl contains one prompt per line: a JSON string, an object with a string "prompt", or a
  * Spec-Bench question ({"turns": [...]}, first turn only). Each prompt is encoded as one user
  * message with the tokenizer's chat template. Writes {"vocab_size", "records": [{prompt_tokens,
  * output_tokens, top_k}]}.
@@ -67,7 +67,8 @@ function readPrompts(file: string, limit: number): string[] {
     if (lines[i].trim() === "") continue;
     const record = JSON.parse(lines[i]) as unknown;
     const fields = record as { prompt?: unknown; turns?: unknown[] } | null;
-    const prompt = typeof record === "string" ? record : typeof fields?.prompt === "string" ? fields.prompt : fields?.turns?.[0];
+    let prompt: unknown = record;
+    if (typeof record !== "string") prompt = typeof fields?.prompt === "string" ? fields.prompt : fields?.turns?.[0];
     if (typeof prompt !== "string") throw new Error(`${file}:${i + 1}: expected a string, {"prompt": string} or {"turns": [string, ...]}`);
     prompts.push(prompt);
   }
