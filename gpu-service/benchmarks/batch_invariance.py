@@ -1,9 +1,9 @@
 """How often a tree verify step changes a row's logits or argmax compared with plain 1-token steps.
 
-For each prompt it decodes `--steps` tokens greedily with empty trees, keeping each step's logits,
-then scores the same positions in one forward: the decoded tokens as a chain plus `--siblings`
-random wrong siblings (so the forward has 1 + steps + siblings rows). A row "differs" when its
-logits are not bitwise equal to the plain step's, and "flips" when its argmax differs too. Runs
+For each prompt it decodes `--steps` tokens greedily with empty trees and keeps each step's logits.
+Then it scores the same positions in one forward over the decoded tokens as a chain plus
+`--siblings` random wrong siblings, so that forward has 1 + steps + siblings rows. A row "differs"
+when its logits are not bitwise equal to the plain step's, and "flips" when its argmax differs too. Runs
 both numerics modes in float32, and the fast mode in bfloat16.
 
     $(bash scripts/python-env.sh)/bin/python gpu-service/benchmarks/batch_invariance.py

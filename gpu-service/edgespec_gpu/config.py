@@ -79,7 +79,12 @@ class ModelConfig:
             raise ModelConfigError(f"{source}: head_dim must be even for rotary embeddings, got {head_dim}")
 
         eos = raw.get("eos_token_id")
-        eos_ids = tuple(eos) if isinstance(eos, list) else (() if eos is None else (int(eos),))
+        if eos is None:
+            eos_ids: tuple[int, ...] = ()
+        elif isinstance(eos, list):
+            eos_ids = tuple(int(token) for token in eos)
+        else:
+            eos_ids = (int(eos),)
         return cls(
             architecture=architecture,
             vocab_size=required_int("vocab_size"),

@@ -16,7 +16,7 @@ ERROR_TYPES = {
 
 
 class ServiceError(Exception):
-    """An error answered with `status` and the JSON error body; the session is left unchanged."""
+    """Error sent as HTTP `status` with the JSON error body. The session stays unchanged."""
 
     def __init__(
         self, status: int, code: str, message: str, param: str | None = None, committed_len: int | None = None

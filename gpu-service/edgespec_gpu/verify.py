@@ -79,7 +79,7 @@ def next_token(logits: Tensor, sampling: SamplingParams, stream_seed: int, posit
     """Return the argmax (greedy) or an inverse-CDF draw from the random stream of (stream_seed, position)."""
     if sampling.greedy:
         return int(torch.argmax(logits))
-    probs = filtered_probabilities(logits, sampling)  # [vocab] float64
+    probs = filtered_probabilities(logits.cpu(), sampling)  # [vocab] float64, on CPU so draws match across devices
     generator = torch.Generator().manual_seed(position_seed(stream_seed, position))
     uniform = torch.rand((), generator=generator, dtype=torch.float64)
     cdf = probs.cumsum(0)

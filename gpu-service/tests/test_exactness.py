@@ -91,9 +91,7 @@ def random_tree_with_truth(truth: list[int], rng: random.Random, size: int) -> t
 def tree_without_truth(truth: list[int], rng: random.Random, size: int) -> tuple[list[int], list[int]]:
     tokens, parents = random_tree_with_truth([], rng, size)
     tokens = [wrong_token(truth[0]) if parent == -1 and token == truth[0] else token for token, parent in zip(tokens, parents)]
-    siblings = {(p, t) for p, t in zip(parents, tokens)}
-    assert len(siblings) == len(tokens) or True
-    return _dedupe(tokens, parents)
+    return _dedupe(tokens, parents)  # replacing a token can duplicate a sibling
 
 
 def _dedupe(tokens: list[int], parents: list[int]) -> tuple[list[int], list[int]]:

@@ -1,4 +1,4 @@
-"""Every file in protocol-examples/ behaves as it says against the service."""
+"""Every file in protocol-examples/ gets the status and error code it documents from the service."""
 
 from __future__ import annotations
 

@@ -63,8 +63,8 @@ def test_interleaved_sessions_are_independent(tiny_model):
 
 
 def test_evicted_session_resend_recovers(tiny_model):
-    # 12 pages of 16 positions (a page is 2 layers x 16 slots x 2 heads x 8 dims x 4 bytes x 2 = 4 KiB):
-    # the first session takes 4 pages and each other session 6, so the second other evicts the first.
+    # A page is 2 layers x 16 slots x 2 heads x 8 dims x 4 bytes x 2 (keys, values) = 4 KiB, so the
+    # cache has 12 pages. The first session takes 4 and each other session 6: the second other evicts the first.
     manager = make_manager(tiny_model, memory_bytes=12 * 4096)
     prompt = list(range(1, 60))
     expected = plain_greedy(manager, prompt)[:24]

@@ -49,9 +49,9 @@ def pad_rows(x: Tensor, multiple: int) -> Tensor:
 def batch_invariant_linear(x: Tensor, layer: nn.Linear) -> Tensor:
     """Apply `layer` to `x` [M, in] so that each output row depends only on its input row: [M, out].
 
-    Rows are zero-padded to a multiple of ROW_BLOCK. When a self-check has shown that calls of every
-    padded size up to MAX_WIDE_ROWS give the same rows as ROW_BLOCK-row calls for this weight shape,
-    one call covers up to MAX_WIDE_ROWS rows; otherwise every call has exactly ROW_BLOCK rows.
+    Rows are zero-padded to a multiple of ROW_BLOCK. A one-time self-check per weight shape compares
+    calls of every padded size up to MAX_WIDE_ROWS with ROW_BLOCK-row calls. When they all match, one
+    call covers up to MAX_WIDE_ROWS rows. Otherwise every call has exactly ROW_BLOCK rows.
     """
     rows = x.shape[0]
     padded = pad_rows(x, ROW_BLOCK)
