@@ -124,3 +124,45 @@ def test_small_budget_changes_logits_within_budget(model, mode):
     assert not torch.allclose(sparse, dense)
     assert policy.stats.sparse_calls > 0
     assert policy.stats.attended_tokens <= 18 * policy.stats.sparse_calls
+
+
+class ReplayPolicy:
+    """Return the selections another policy made, layer by layer, to rerun a step on a path."""
+
+    def __init__(self, selections):
+        self.selections = selections
+
+    def select(self, layer, q, cache, committed_len):
+        return self.selections[layer]
+
+    def on_kv_written(self, layer, cache, start, end):
+        pass
+
+
+class RecordingPolicy:
+    """Forward to `inner` and keep the last selection of each layer."""
+
+    def __init__(self, inner):
+        self.inner, self.selections = inner, {}
+
+    def select(self, layer, q, cache, committed_len):
+        self.selections[layer] = self.inner.select(layer, q, cache, committed_len)
+        return self.selections[layer]
+
+    def on_kv_written(self, layer, cache, start, end):
+        self.inner.on_kv_written(layer, cache, start, end)
+
+
+@pytest.mark.parametrize("mode", ["query_select", "recycled_select"])
+def test_query_modes_tree_rows_match_paths(model, mode):
+    fields = {"mode": mode, "sinks": 2, "window": 8, "page_size": 4, "budget": 18, "dense_below": 0}
+    recording = RecordingPolicy(make_policy(fields, {"num_key_value_heads": 2}))
+    forward = prefill(model, recording, prompt_tokens(70, seed=6))
+    rows, parents = [11, 20, 21, 30, 31, 40], [-1, 0, 0, 1, 2, 3]
+    tree_logits = forward.forward(rows, parents)
+    assert all(selection is not None for selection in recording.selections.values())
+
+    forward.policy = ReplayPolicy(dict(recording.selections))
+    for path in ([0, 1, 3, 5], [0, 2, 4]):
+        chain_logits = forward.forward([rows[row] for row in path])
+        assert torch.allclose(tree_logits[path], chain_logits, atol=1e-5), path
