@@ -44,7 +44,7 @@ RANDOM_CONFIGS = {
     # The embedded model's shape (trained context 1024).
     "tiny": dict(vocab_size=8192, hidden_size=256, num_hidden_layers=6, num_attention_heads=8,
                  num_key_value_heads=2, intermediate_size=704, max_position_embeddings=1024,
-                 rope_theta=10000.0, tie_word_embeddings=True),
+                 rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=True),
     # Llama 3.1 8B's published shape (config.json of meta-llama/Llama-3.1-8B).
     "llama3-8b": dict(vocab_size=128256, hidden_size=4096, num_hidden_layers=32, num_attention_heads=32,
                       num_key_value_heads=8, intermediate_size=14336, max_position_embeddings=131072,
