@@ -53,22 +53,25 @@ describe("cuts", () => {
   });
 });
 
-describe("multi-byte text", () => {
-  it("streams non-ASCII output intact whatever the tokens per step", async () => {
+describe("streamed text", () => {
+  // The split-character case itself is a unit test (decode-loop.test.ts): the embedded model,
+  // trained on mostly ASCII code, sampled no non-ASCII character in ten 48-token completions of
+  // this German prompt, so an end-to-end test cannot make it emit one.
+  it("equals the full decode whatever the tokens per step", async () => {
     const [question] = benchQuestions(["translation"], 1, 1000);
-    // The German prompt and a repeated pattern of accented letters make non-ASCII output likely.
-    const prompt = `${question.turns[0]}\nä ö ü é – ä ö ü é – ä ö ü é – ä ö`;
-    const request = { model: MODEL, prompt, max_tokens: 48, temperature: 0 };
-    const whole = await post("/v1/completions", request);
-    const reference: string = whole.json.choices[0].text;
-    // A character outside ASCII spans several tokens of this byte-level BPE, so the stream must
-    // hold its first bytes back. U+FFFD (from invalid bytes) does not count as one.
-    expect(reference).toMatch(/[^\x00-\x7f\uFFFD]/);
+    const request = { model: MODEL, prompt: question.turns[0], max_tokens: 48, temperature: 1, seed: 3 };
+    const references: string[] = [];
     for (const speculation of [{ enabled: false }, { enabled: true }]) {
+      const whole = await post("/v1/completions", { ...request, speculation });
+      const reference: string = whole.json.choices[0].text;
+      references.push(reference);
       const events = await postStream("/v1/completions", { ...request, speculation });
       const pieces: string[] = events.slice(0, -1).map((event) => JSON.parse(event).choices[0]?.text ?? "");
-      // Equal to the decode of all tokens at once: no piece carried half a character.
       expect(pieces.join("")).toBe(reference);
+      expect(pieces.length).toBeGreaterThan(1);
     }
+    // A seeded draw depends only on (seed, position), so speculation does not change sampled text.
+    expect(references[1]).toBe(references[0]);
+    expect(references[0].length).toBeGreaterThan(0);
   });
 });
