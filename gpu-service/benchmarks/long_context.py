@@ -87,9 +87,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--chunk", type=int, default=128, help="rows per forward while prefilling")
     parser.add_argument("--ppl-tail", type=int, default=256,
                         help="tokens before the question scored for perplexity, per prompt")
-    parser.add_argument("--passkey-depths", default="0.1,0.5,0.9",
+    parser.add_argument("--passkey-depths", default="0.1,0.4,0.7",
                         help="comma-separated relative depths of the passkey in the filler; "
                         "one prompt (and one perplexity sample) per depth")
+    parser.add_argument("--text-end", type=int, default=8192,
+                        help="validation token where the first prompt's filler ends")
+    parser.add_argument("--text-stride", type=int, default=20000,
+                        help="validation tokens between the ends of consecutive prompts")
     parser.add_argument("--tree-size", type=int, default=16, help="draft tree nodes in a timed step")
     parser.add_argument("--latency-repeats", type=int, default=7)
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "scripts" / "model",
@@ -213,8 +217,10 @@ def passkey_prompt(encoding, filler: list[int], depth: float, key: int) -> tuple
 def measure_quality(length, mode, args, model, encoding, text_tokens) -> tuple[float, int, int, float, int]:
     """Run one passkey prompt per depth; perplexity comes from the same prompts' filler text.
 
-    The scored tokens are the last `--ppl-tail` tokens before the question, minus any that
-    precede the end of the passkey line, so the passkey never counts towards perplexity.
+    Prompt `trial` ends at the same text position at every length, and longer contexts reach
+    further back, so the scored tokens (the last `--ppl-tail` before the question) are the same
+    text at every length and perplexities compare across lengths. Scored tokens that precede the
+    end of the passkey line are dropped, so the passkey never counts towards perplexity.
     """
     depths = [float(depth) for depth in args.passkey_depths.split(",")]
     generator = random.Random(length)
@@ -222,8 +228,11 @@ def measure_quality(length, mode, args, model, encoding, text_tokens) -> tuple[f
     correct, step_ms, kv_bytes = 0, 0.0, 0
     for trial, depth in enumerate(depths):
         key = generator.randrange(10000, 100000)
-        offset = (trial * 104729) % max(len(text_tokens) - length, 1)
-        filler = text_tokens[offset : offset + length - 16]
+        end = args.text_end + trial * args.text_stride
+        if end > len(text_tokens) or end - length + 16 < 0:
+            raise SystemExit(f"prompt {trial} needs text tokens [{end - length + 16}, {end}), "
+                             f"have {len(text_tokens)}: lower --text-end or --text-stride")
+        filler = text_tokens[end - length + 16 : end]
         prompt, needle_end, question_start = passkey_prompt(encoding, filler, depth, key)
         forward = PolicyForward(model, make_session_policy(mode, args, model.config))
         score_from = max(needle_end, question_start - args.ppl_tail)
@@ -317,7 +326,7 @@ def main(argv=None) -> int:
     source = args.random_config and f"random {args.random_config}" or str(args.model.name)
     settings = {name: getattr(args, name) for name in
                 ("sinks", "window", "page_size", "budget", "recycle_steps", "recycle_similarity",
-                 "chunk", "ppl_tail", "passkey_depths", "tree_size", "latency_repeats",
+                 "chunk", "ppl_tail", "passkey_depths", "text_end", "text_stride", "tree_size", "latency_repeats",
                  "dtype", "device")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result = {"model": source, "trained_context": trained, "settings": settings,
