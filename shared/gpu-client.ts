@@ -1,6 +1,6 @@
 /**
  * Typed client for the GPU verification service: signs every call, applies a per-call timeout,
- * honours an abort signal, and turns non-2xx answers into GpuServiceError.
+ * honours an abort signal, and turns non-2xx responses into GpuServiceError.
  */
 import {
   parseCreateSessionResponse,
@@ -18,13 +18,13 @@ import {
   ProtocolError,
 } from "./protocol.ts";
 
-/** Why a call to the GPU service failed, as the edge needs to react to it. */
+/** Failure class of a GPU service call, as the edge reacts to it. */
 export type GpuFailureKind =
   | "unreachable" // connection refused, DNS failure, reset
   | "timeout"
   | "aborted" // the caller's signal fired (client disconnected)
-  | "rejected" // the service answered with a protocol error (4xx/5xx)
-  | "invalid_response"; // the answer broke the protocol
+  | "rejected" // the service returned a protocol error (4xx/5xx)
+  | "invalid_response"; // the response broke the protocol
 
 export class GpuServiceError extends Error {
   constructor(

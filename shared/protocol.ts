@@ -102,7 +102,8 @@ function fieldOf(value: Json, where: string): Record<string, Json> {
 
 function describe(value: Json): string {
   const text = JSON.stringify(value);
-  return text === undefined ? String(value) : text.length > 80 ? `${text.slice(0, 80)}…` : text;
+  if (text === undefined) return String(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }
 
 function nonNegativeInt(value: Json, where: string): number {

@@ -1,6 +1,6 @@
 /**
  * Stop strings over a growing text. The matcher finds the earliest occurrence of any stop string,
- * also one that spans several pushes, and tells how much text is safe to emit: text that could
+ * also one that spans several pushes, and returns how much text is safe to emit. Text that could
  * still turn out to be the start of a stop string is held back until it cannot.
  */
 

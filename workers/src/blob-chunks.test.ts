@@ -16,6 +16,6 @@ describe("blob chunks", () => {
 
   it("join rejects a missing chunk", () => {
     const chunks = splitIntoChunks(new Uint8Array(10), 4);
-    expect(() => joinChunks(chunks.slice(0, 2), 10)).toThrow("stored chunks hold 8 bytes, the blob header says 10");
+    expect(() => joinChunks(chunks.slice(0, 2), 10)).toThrow("stored chunks contain 8 bytes, but the blob row records 10");
   });
 });

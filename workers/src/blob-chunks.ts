@@ -14,7 +14,7 @@ export function splitIntoChunks(blob: Uint8Array, chunkBytes = CHUNK_BYTES): Uin
 /** Concatenates chunks in order; `expectedBytes` guards against a lost or extra row. */
 export function joinChunks(chunks: readonly Uint8Array[], expectedBytes: number): Uint8Array {
   const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
-  if (total !== expectedBytes) throw new Error(`stored chunks hold ${total} bytes, the blob header says ${expectedBytes}`);
+  if (total !== expectedBytes) throw new Error(`stored chunks contain ${total} bytes, but the blob row records ${expectedBytes}`);
   const blob = new Uint8Array(total);
   let offset = 0;
   for (const chunk of chunks) {

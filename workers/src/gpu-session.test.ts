@@ -8,7 +8,7 @@ interface Recorded {
   body: any;
 }
 
-/** A fake GPU service answering from a queue of (status, body) pairs and recording each request. */
+/** Builds a fake GPU service that returns queued (status, body) pairs and records each request. */
 function fakeService(answers: [number, unknown][]) {
   const requests: Recorded[] = [];
   const fetchImpl = (async (input: string | URL | Request, init?: RequestInit) => {

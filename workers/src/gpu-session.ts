@@ -1,10 +1,10 @@
 /**
  * One generation's session on the GPU service, as a StepVerifier for the decode loop.
  *
- * The edge keeps its own copy of the committed tokens. When the service answers 409 (it lost
- * steps, or evicted the session) the step is resent with base_len = the service's committed_len
- * and the missing tokens in `append`; when the session is gone (404) a new one is created from the
- * committed tokens. Either recovery happens at most once per step.
+ * The edge keeps its own copy of the committed tokens. When the service returns 409 (it lost
+ * steps, or evicted the session), the step is resent with base_len = the service's committed_len
+ * and the missing tokens in `append`. When the session is gone (404), a new one is created from
+ * the committed tokens. Either recovery happens at most once per step.
  */
 import { GpuClient, GpuServiceError } from "../../shared/gpu-client.ts";
 import type { SamplingWire } from "../../shared/protocol.ts";
@@ -19,7 +19,7 @@ export class GpuSession implements StepVerifier {
   private sessionId: string | null = null;
   /** All committed tokens: the prompt, then every accepted token. */
   private readonly committed: number[];
-  /** How many of them the service holds, as far as the edge knows. */
+  /** How many of them the service has stored, by the edge's last information. */
   private serviceLen = 0;
   /** Times the session was re-synchronised after a 409 or 404; reported in logs and usage. */
   resyncs = 0;
@@ -37,7 +37,7 @@ export class GpuSession implements StepVerifier {
   async open(signal: AbortSignal): Promise<void> {
     const created = await this.client.createSession(this.committed, signal);
     if (created.committed_len !== this.committed.length) {
-      throw new GpuServiceError("invalid_response", `new session holds ${created.committed_len} tokens, sent ${this.committed.length}`);
+      throw new GpuServiceError("invalid_response", `new session reports committed_len ${created.committed_len}, but ${this.committed.length} tokens were sent`);
     }
     this.sessionId = created.session_id;
     this.serviceLen = created.committed_len;
@@ -52,7 +52,7 @@ export class GpuSession implements StepVerifier {
     } catch (error) {
       if (!(error instanceof GpuServiceError) || error.kind !== "rejected") throw error;
       if (error.status === 409 && error.committedLen !== null && error.committedLen <= this.committed.length) {
-        console.warn(`GPU session ${this.sessionId}: ${error.code}, service holds ${error.committedLen} of ${this.committed.length} tokens; resending the rest`);
+        console.warn(`GPU session ${this.sessionId}: ${error.code}, service has ${error.committedLen} of ${this.committed.length} tokens; resending the rest`);
         this.serviceLen = error.committedLen;
       } else if (error.status === 404) {
         console.warn(`GPU session ${this.sessionId} not found; opening a new one with ${this.committed.length} tokens`);

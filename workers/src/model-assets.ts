@@ -16,7 +16,7 @@ export function loadEdgeTokenizer(): Promise<EdgeTokenizer> {
   return tokenizer;
 }
 
-/** The OpenAI "developer" role is the newer name of "system"; the chat template has only the latter. */
+/** Adapts the tokenizer to the edge; maps OpenAI's "developer" role (the newer name of "system") to "system", the only one the chat template has. */
 function adapt(model: ModelTokenizer): EdgeTokenizer {
   return {
     vocabSize: model.vocabSize,

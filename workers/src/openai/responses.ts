@@ -49,7 +49,7 @@ export function completeResponse(request: GenerationRequest, identity: ResponseI
   };
 }
 
-/** A stream chunk carrying text (the first chat chunk also carries the role) or the finish reason. */
+/** Builds a stream chunk with text (the first chat chunk also has the role) or the finish reason. */
 export function streamChunk(
   request: GenerationRequest,
   identity: ResponseIdentity,
@@ -73,7 +73,7 @@ export function streamChunk(
   };
 }
 
-/** The last chunk when stream_options.include_usage is set: no choices, only usage. */
+/** Builds the last chunk when stream_options.include_usage is set: no choices, only usage. */
 export function usageChunk(request: GenerationRequest, identity: ResponseIdentity, result: GenerationResult) {
   const object = request.endpoint === "chat.completions" ? "chat.completion.chunk" : "text_completion";
   return { ...identity, object, choices: [], usage: usageOf(result) };
