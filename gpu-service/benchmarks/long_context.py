@@ -11,7 +11,7 @@ with the model's tokenizer. Without a trained checkpoint (`--random-config`) per
 passkey are meaningless and only the latency curve is measured, over a KV cache filled with
 random keys.
 
-CPU run (embedded model, about 10 minutes on 2 cores):
+CPU run (embedded model, 5 to 10 minutes on 2 shared cores):
     $(bash scripts/python-env.sh)/bin/python gpu-service/benchmarks/long_context.py
 GPU latency curve (random Llama 3 8B weights):
     python gpu-service/benchmarks/long_context.py --random-config llama3-8b --dtype bfloat16 \\
