@@ -69,6 +69,7 @@ def create_app(manager: SessionManager, *, secret: bytes | None, model_name: str
             "vocab_size": config.vocab_size,
             "eos_token_ids": list(config.eos_token_ids),
             "max_context": manager.max_context,
+            "max_sparse_context": manager.max_sparse_context,
             "dtype": str(parameter.dtype).removeprefix("torch."),
             "device": parameter.device.type,
             "numerics": manager.model.mode.value,

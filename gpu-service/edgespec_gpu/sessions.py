@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import torch
 
-from edgespec_gpu.attention_policy import AttentionConfigError, AttentionPolicy, make_attention_policy
+from edgespec_gpu.attention_policy import AttentionConfigError, AttentionPolicy, DensePolicy, make_attention_policy
 from edgespec_gpu.errors import ServiceError, invalid
 from edgespec_gpu.kv_cache import KVCacheFullError, PagedKVCache
 from edgespec_gpu.metrics import Metrics
@@ -123,12 +123,19 @@ class SessionManager:
         self.clock = clock
         self.metrics = Metrics()
         self.eos_token_ids = frozenset(model.config.eos_token_ids)
-        self.max_context = min(model.max_positions, limits.max_session_tokens)
+        # Dense sessions stop at the trained context, where the model's quality ends. Sparse sessions
+        # keep attended distances inside it, so they may grow up to the rotary table and the session cap.
+        self.max_context = min(model.config.max_position_embeddings, model.max_positions, limits.max_session_tokens)
+        self.max_sparse_context = min(model.max_positions, limits.max_session_tokens)
         self._sessions: OrderedDict[str, Session] = OrderedDict()  # least recently used first
         self._tombstones: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
         self._lock = threading.Lock()
 
     # ---- public operations -------------------------------------------------------------------
+
+    def context_limit(self, policy: AttentionPolicy) -> int:
+        """Return the max committed tokens plus tree depth of a session attending with `policy`."""
+        return self.max_context if isinstance(policy, DensePolicy) else self.max_sparse_context
 
     def create(self, tokens: list[int], attention: dict[str, Any] | None) -> tuple[Session, Timings]:
         """Create a session from prompt `tokens` and prefill KV for all but the last token."""
@@ -136,14 +143,15 @@ class SessionManager:
         self._check_tokens(tokens, "tokens")
         if not tokens:
             raise invalid("invalid_field", "tokens must contain at least one token", "tokens")
-        if len(tokens) + 1 > self.max_context:
-            raise invalid(
-                "context_overflow", f"prompt of {len(tokens)} tokens leaves no room in the context of {self.max_context}", "tokens"
-            )
         try:
             policy = make_attention_policy(attention, self.model.config)
         except AttentionConfigError as error:
             raise invalid("invalid_attention", str(error), "attention") from None
+        max_context = self.context_limit(policy)
+        if len(tokens) + 1 > max_context:
+            raise invalid(
+                "context_overflow", f"prompt of {len(tokens)} tokens leaves no room in the context of {max_context}", "tokens"
+            )
 
         with self._lock:
             timings = Timings(queue_ms=(time.perf_counter() - start) * 1000)
@@ -272,10 +280,11 @@ class SessionManager:
         )
         committed = len(session.tokens) + len(request.append)
         depth = max(node_depths(request.tree_parents), default=0)
-        if committed + depth + 1 > self.max_context:
+        max_context = self.context_limit(session.policy)
+        if committed + depth + 1 > max_context:
             raise invalid(
                 "context_overflow",
-                f"{committed} committed tokens + tree depth {depth} + 1 exceed the context of {self.max_context}",
+                f"{committed} committed tokens + tree depth {depth} + 1 exceed the context of {max_context}",
                 "tree",
             )
 

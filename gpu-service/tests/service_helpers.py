@@ -27,7 +27,7 @@ TINY_CONFIG = {
 }
 
 
-def make_tiny_model(seed: int = 0, near_ties: bool = True, **overrides) -> LlamaModel:
+def make_tiny_model(seed: int = 0, near_ties: bool = True, max_positions: int | None = None, **overrides) -> LlamaModel:
     """Build a random model; with `near_ties`, tokens 2k and 2k + 1 get almost equal logits.
 
     Their LM-head rows differ by about 1e-6 relative, so which of the two wins the argmax depends
@@ -38,7 +38,7 @@ def make_tiny_model(seed: int = 0, near_ties: bool = True, **overrides) -> Llama
     config = {**TINY_CONFIG, **overrides}
     if near_ties:
         config["tie_word_embeddings"] = False
-    model = LlamaModel(ModelConfig.from_dict(config))
+    model = LlamaModel(ModelConfig.from_dict(config), max_positions=max_positions)
     for parameter in model.parameters():
         if parameter.dim() > 1:
             torch.nn.init.normal_(parameter, std=0.05)

@@ -70,3 +70,20 @@ def test_session_page_bounds_match_committed_keys(model, mode):
             page_keys = keys[:, start : min(start + 4, session.kv_len)]
             assert torch.equal(bounds.key_min[:, page], page_keys.amin(dim=1)), (layer, page)
             assert torch.equal(bounds.key_max[:, page], page_keys.amax(dim=1)), (layer, page)
+
+
+def test_sparse_session_grows_past_trained_context():
+    model = make_tiny_model(seed=3, near_ties=False, max_positions=4 * 512, max_position_embeddings=512)
+    manager = make_manager(model, max_session_tokens=4 * 512)
+    assert manager.max_context == 512
+    assert manager.max_sparse_context == 2048
+    long_prompt = torch.randint(0, 256, (1200,), generator=torch.Generator().manual_seed(5)).tolist()
+
+    with pytest.raises(ServiceError) as raised:
+        manager.create(long_prompt, None)
+    assert raised.value.code == "context_overflow"
+
+    attention = {"mode": "query_select", "sinks": 4, "window": 64, "page_size": 16, "budget": 256, "dense_below": 512}
+    output, session = generate(manager, attention, long_prompt, 8)
+    assert len(output) == 1208
+    assert len(session.tokens) >= 1208

@@ -44,7 +44,9 @@ class LlamaModel(nn.Module):
     def __init__(self, config: ModelConfig, max_positions: int | None = None, device: str | torch.device = "cpu") -> None:
         super().__init__()
         self.config = config
-        self.max_positions = min(max_positions or config.max_position_embeddings, config.max_position_embeddings)
+        # The rotary table may reach past the trained context: sparse attention sessions keep attended
+        # distances inside it while absolute positions grow. Dense sessions are capped by the service.
+        self.max_positions = max_positions or config.max_position_embeddings
         self.rotary = RotaryTable(config.rope, config.head_dim, self.max_positions, torch.device(device))
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
         self.layers = nn.ModuleList(DecoderLayer(config, i, self.rotary) for i in range(config.num_hidden_layers))
