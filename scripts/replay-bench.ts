@@ -259,15 +259,7 @@ function runIndexBench(size: number) {
     if (q % 2 === 1) context[Math.floor(next() * 32)] = Math.floor(next() * 32000); // half with a mismatch inside
     contexts.push(context);
   }
-  // The best of three timed passes after one warm-up pass, as in runShardBench.
-  let matched = 0;
-  let lookupUs = Infinity;
-  for (let pass = 0; pass < 4; pass++) {
-    const started = performance.now();
-    matched = 0;
-    for (const context of contexts) matched += index.longestSuffixMatch(context, 32).length;
-    if (pass > 0) lookupUs = Math.min(lookupUs, ((performance.now() - started) * 1000) / queries);
-  }
+  const { lookupUs, meanMatchLength } = timeLongestMatches(index, contexts);
   return {
     tokens: size,
     buildSeconds,
@@ -275,8 +267,24 @@ function runIndexBench(size: number) {
     buildTokensPerSecond: size / buildSeconds,
     buildTokensPerCpuSecond: size / buildCpuSeconds,
     lookupUsMean: lookupUs,
-    meanMatchLength: matched / queries,
+    meanMatchLength,
   };
+}
+
+/**
+ * Times longest-suffix matches of `contexts`: the best of three passes after one warm-up pass,
+ * because other load on a shared machine only adds time.
+ */
+function timeLongestMatches(index: SuffixIndex, contexts: readonly number[][]): { lookupUs: number; meanMatchLength: number } {
+  let matched = 0;
+  let lookupUs = Infinity;
+  for (let pass = 0; pass < 4; pass++) {
+    const started = performance.now();
+    matched = 0;
+    for (const context of contexts) matched += index.longestSuffixMatch(context, 32).length;
+    if (pass > 0) lookupUs = Math.min(lookupUs, ((performance.now() - started) * 1000) / contexts.length);
+  }
+  return { lookupUs, meanMatchLength: matched / contexts.length };
 }
 
 /** Times parsing one shard file and longest-match lookups of contexts taken from its own text. */
@@ -295,16 +303,8 @@ function runShardBench(file: string) {
     context[31 - Math.floor(next() * 12)] = Math.floor(next() * index.vocabSize);
     contexts.push(context);
   }
-  // The best of three timed passes after one warm-up pass: other load on a shared machine only adds time.
-  let matched = 0;
-  let lookupUs = Infinity;
-  for (let pass = 0; pass < 4; pass++) {
-    const started = performance.now();
-    matched = 0;
-    for (const context of contexts) matched += index.longestSuffixMatch(context, 32).length;
-    if (pass > 0) lookupUs = Math.min(lookupUs, ((performance.now() - started) * 1000) / contexts.length);
-  }
-  return { file: path.basename(file), tokens: index.length, bytes: bytes.length, parseMs, lookupUsMean: lookupUs, meanMatchLength: matched / contexts.length };
+  const { lookupUs, meanMatchLength } = timeLongestMatches(index, contexts);
+  return { file: path.basename(file), tokens: index.length, bytes: bytes.length, parseMs, lookupUsMean: lookupUs, meanMatchLength };
 }
 
 function main(): void {
