@@ -1,4 +1,7 @@
-"""Plots the end-to-end benchmark: ms per completion token with speculation off and on, and τ.
+"""Plot the end-to-end benchmark written by scripts/bench-e2e.ts.
+
+Three panels: speed-up over the baseline by category and configuration at the lowest round-trip
+time, τ by configuration and category, and the composed speed-up against the round-trip time.
 
 Usage: python scripts/plot_e2e.py bench-results/e2e/e2e.json bench-results/e2e/e2e.png
 """
@@ -11,27 +14,58 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+DRAFTER_CONFIGS = ["recycling", "trie", "corpus", "context", "composed"]
+
+
+def grouped_bars(axis, rows, categories, configs, value, label):
+    width = 0.8 / len(configs)
+    for offset, config in enumerate(configs):
+        heights = [value(rows.get((category, config)), 0.0) for category in categories]
+        positions = [i + (offset - (len(configs) - 1) / 2) * width for i in range(len(categories))]
+        axis.bar(positions, heights, width, label=config)
+    axis.set_xticks(range(len(categories)), categories, rotation=30, ha="right", fontsize=8)
+    axis.set_ylabel(label)
+
 
 def main(json_path: str, png_path: str) -> None:
     with open(json_path, encoding="utf-8") as handle:
         report = json.load(handle)
-    results = report["results"]
-    labels = [f"{row['category']}\n{row['id']}" for row in results]
-    positions = range(len(results))
-
-    figure, (time_axis, tau_axis) = plt.subplots(1, 2, figsize=(14, 4.5))
-    time_axis.bar([x - 0.2 for x in positions], [row["baselineMsPerToken"] for row in results], 0.4, label="speculation off")
-    time_axis.bar([x + 0.2 for x in positions], [row["speculativeMsPerToken"] for row in results], 0.4, label="speculation on")
-    time_axis.set_ylabel("wall ms per completion token")
-    time_axis.set_xticks(list(positions), labels, fontsize=7)
-    time_axis.legend()
-    tau_axis.bar(list(positions), [row["tau"] for row in results])
-    tau_axis.set_ylabel("τ (tokens per verify step)")
-    tau_axis.set_xticks(list(positions), labels, fontsize=7)
     summary = report["summary"]
-    figure.suptitle(f"greedy, {summary['prompts']} prompts, {summary['maxTokens']} tokens: speed-up {summary['speedup']:.2f}x, mean τ {summary['meanTau']:.2f}")
+    lowest_rtt = min(row["rttMs"] for row in summary)
+    at_lowest = {(row["category"], row["config"]): row for row in summary if row["rttMs"] == lowest_rtt}
+    categories = [category for category in dict.fromkeys(row["category"] for row in summary)]
+    configs = [config for config in DRAFTER_CONFIGS if any(key[1] == config for key in at_lowest)]
+
+    figure, (speedup_axis, tau_axis, rtt_axis) = plt.subplots(1, 3, figsize=(19, 5.5))
+
+    grouped_bars(speedup_axis, at_lowest, categories, configs, lambda row, empty: row["speedup"] if row else empty, "speed-up over the baseline (tokens/s ratio)")
+    speedup_axis.axhline(1.0, color="black", linewidth=0.8)
+    speedup_axis.set_title(f"speed-up at {lowest_rtt:g} ms edge↔GPU delay")
+    speedup_axis.legend(fontsize=8)
+
+    grouped_bars(tau_axis, at_lowest, categories, configs, lambda row, empty: row["tau"] if row else empty, "τ (tokens committed per verify step)")
+    tau_axis.axhline(1.0, color="black", linewidth=0.8)
+    tau_axis.set_title(f"τ at {lowest_rtt:g} ms")
+
+    for category in categories:
+        points = sorted((row["rttMs"], row["speedup"]) for row in summary if row["category"] == category and row["config"] == "composed")
+        if not points:
+            continue
+        style = {"linewidth": 2.5, "color": "black"} if category == "all" else {"linewidth": 1}
+        rtt_axis.plot([rtt for rtt, _ in points], [speedup for _, speedup in points], marker="o", label=category, **style)
+    rtt_axis.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+    rtt_axis.set_xlabel("added edge↔GPU round-trip time (ms)")
+    rtt_axis.set_ylabel("composed speed-up over the baseline at the same delay")
+    rtt_axis.set_title("speed-up against round-trip time")
+    rtt_axis.legend(fontsize=7)
+
+    settings = report["settings"]
+    figure.suptitle(
+        f"edgespec-tiny on CPU through the worker, greedy, {settings['perCategory']} prompts per category, "
+        f"max_tokens {settings['maxTokens']}, {report['prompts']} prompts, {len(report['mismatches'])} mismatches"
+    )
     figure.tight_layout()
-    figure.savefig(png_path, dpi=120)
+    figure.savefig(png_path, dpi=110)
 
 
 if __name__ == "__main__":
