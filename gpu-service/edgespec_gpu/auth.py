@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 from edgespec_gpu.errors import ServiceError
 
 MAX_CLOCK_SKEW_S = 300
 TIMESTAMP_HEADER = "x-edgespec-timestamp"
 SIGNATURE_HEADER = "x-edgespec-signature"
+# At most 15 ASCII digits. str.isdigit() also accepts digits such as "²" that int() rejects, and
+# a 400-digit value overflows the float comparison with the clock.
+TIMESTAMP_PATTERN = re.compile(r"[0-9]{1,15}")
 
 
 def sign(secret: bytes, timestamp: str, method: str, path: str, body: bytes) -> str:
@@ -24,7 +28,7 @@ def check_signature(
     """Raise ServiceError 401 unless the signature is valid and the timestamp is fresh."""
     if not timestamp or not signature:
         raise ServiceError(401, "missing_signature", "missing X-EdgeSpec-Timestamp or X-EdgeSpec-Signature header")
-    if not timestamp.isdigit():
+    if TIMESTAMP_PATTERN.fullmatch(timestamp) is None:
         raise ServiceError(401, "invalid_signature", f"X-EdgeSpec-Timestamp must be whole Unix seconds, got {timestamp!r}")
     if abs(now - int(timestamp)) > MAX_CLOCK_SKEW_S:
         raise ServiceError(

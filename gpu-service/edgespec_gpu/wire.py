@@ -16,6 +16,8 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         value = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise invalid("invalid_json", f"request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise invalid("invalid_json", "request body nests arrays or objects too deeply to parse") from None
     if not isinstance(value, dict):
         raise invalid("invalid_json", f"request body must be a JSON object, got {type(value).__name__}")
     return value

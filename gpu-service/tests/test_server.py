@@ -81,6 +81,14 @@ def test_signature_with_other_secret_gets_401(client):
     assert response.json()["error"]["code"] == "invalid_signature"
 
 
+@pytest.mark.parametrize("timestamp", [b"9" * 400, b"\xb2", b"1e10", b"-1"])
+def test_malformed_timestamp_gets_401(client, timestamp):
+    # "\xb2" reaches the service as "²", which str.isdigit() accepts and int() rejects.
+    response = client.request("GET", "/v1/model", headers={"X-EdgeSpec-Timestamp": timestamp})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_signature"
+
+
 def test_stale_timestamp_gets_401(client):
     response = client.request("GET", "/v1/model", timestamp=int(time.time()) - 301)
     assert response.status_code == 401
@@ -197,6 +205,14 @@ def test_bad_create_gets_400(client, manager, payload, code):
     response = client.post("/v1/sessions", payload)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == code
+    assert manager.session_count == 0
+
+
+def test_deeply_nested_body_gets_400(client, manager):
+    body = b'{"tokens": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    response = client.request("POST", "/v1/sessions", body)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
     assert manager.session_count == 0
 
 
