@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException
 
 from edgespec_gpu.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_signature
 from edgespec_gpu.errors import ServiceError, invalid
@@ -48,6 +49,18 @@ def create_app(manager: SessionManager, *, secret: bytes | None, model_name: str
     @app.exception_handler(TreeError)
     async def tree_error(request: Request, error: TreeError) -> JSONResponse:
         return JSONResponse(invalid(error.code, str(error), error.param).body(), status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def routing_error(request: Request, error: HTTPException) -> JSONResponse:
+        # Starlette raises these for an unknown path (404) or method (405) before any route runs.
+        where = f"{request.method} {request.url.path}"
+        if error.status_code == 404:
+            service_error = ServiceError(404, "route_not_found", f"no route for {where}")
+        elif error.status_code == 405:
+            service_error = ServiceError(405, "method_not_allowed", f"method not allowed: {where}")
+        else:
+            service_error = invalid("invalid_request", f"{where} failed: {error.detail}")
+        return JSONResponse(service_error.body(), status_code=service_error.status, headers=error.headers)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, error: Exception) -> JSONResponse:

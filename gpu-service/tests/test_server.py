@@ -183,6 +183,21 @@ def test_unknown_session_gets_404(client):
     assert response.json()["error"]["code"] == "session_not_found"
 
 
+def test_unknown_route_gets_protocol_error(client):
+    response = client.request("GET", "/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"type": "not_found_error", "code": "route_not_found", "message": "no route for GET /v1/nothing-here"}
+    }
+
+
+def test_wrong_method_gets_405(client):
+    response = client.request("PUT", "/v1/sessions")
+    assert response.status_code == 405
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
 def test_body_too_large_gets_413(client):
     body = json.dumps({"tokens": [1] * 100_000}).encode()
     response = client.request("POST", "/v1/sessions", body)
