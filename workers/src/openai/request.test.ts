@@ -63,6 +63,7 @@ describe("request parsing", () => {
     ["top_p of 0", () => completion({ top_p: 0 }), "top_p", "invalid_value"],
     ["top_p above 1", () => completion({ top_p: 1.5 }), "top_p", "invalid_value"],
     ["fractional seed", () => completion({ seed: 0.5 }), "seed", "invalid_type"],
+    ["seed beyond 2^53", () => completion({ seed: 2 ** 70 }), "seed", "invalid_value"],
     ["five stop strings", () => completion({ stop: ["a", "b", "c", "d", "e"] }), "stop", "invalid_value"],
     ["empty stop string", () => completion({ stop: [""] }), "stop", "invalid_value"],
     ["numeric stop", () => completion({ stop: 5 }), "stop", "invalid_type"],

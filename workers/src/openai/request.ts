@@ -194,6 +194,10 @@ function parseTopP(body: Body): number {
 function parseSeed(body: Body): number | null {
   const value = body.seed;
   if (value === undefined || value === null) return null;
+  // JSON numbers beyond 2^53 - 1 reach JavaScript rounded, so such a seed would be changed silently.
+  if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
+    throw invalidRequest(`seed must be between -(2^53 - 1) and 2^53 - 1, got ${show(value)}.`, "seed");
+  }
   if (!Number.isSafeInteger(value)) throw invalidRequest(`seed must be an integer, got ${show(value)}.`, "seed", "invalid_type");
   return value as number;
 }
