@@ -58,6 +58,18 @@ describe("GpuSession", () => {
     ]);
   });
 
+  it("fails without a new session on an unknown route", async () => {
+    const noRoute: [number, unknown] = [404, { error: { type: "not_found_error", code: "route_not_found", message: "no route" } }];
+    const { client, requests } = fakeService([created("a", 2), noRoute]);
+    const session = new GpuSession(client, model, [1, 2], sampling, 4);
+    await session.open(signal);
+    const failure = await session.verify(empty, signal).catch((error) => error);
+    expect(failure).toBeInstanceOf(GpuServiceError);
+    expect(failure.code).toBe("route_not_found");
+    expect(requests.map((request) => `${request.method} ${request.path}`)).toEqual(["POST /v1/sessions", "POST /v1/sessions/a/verify"]);
+    expect(session.resyncs).toBe(0);
+  });
+
   it("rejects a response that breaks the protocol", async () => {
     const { client } = fakeService([created("a", 1), verified([7], 5)]);
     const session = new GpuSession(client, model, [1], sampling, 4);

@@ -54,7 +54,7 @@ export class GpuSession implements StepVerifier {
       if (error.status === 409 && error.committedLen !== null && error.committedLen <= this.committed.length) {
         console.warn(`GPU session ${this.sessionId}: ${error.code}, service has ${error.committedLen} of ${this.committed.length} tokens; resending the rest`);
         this.serviceLen = error.committedLen;
-      } else if (error.status === 404) {
+      } else if (error.status === 404 && error.code === "session_not_found") {
         console.warn(`GPU session ${this.sessionId} not found; opening a new one with ${this.committed.length} tokens`);
         await this.open(signal);
       } else {
