@@ -12,7 +12,8 @@
  * the drafters' learned state (trie, recycling matrix, cost model) sees each prompt once per arm,
  * never an earlier arm's output of the same prompt. Every output is compared with the baseline
  * at the lowest round-trip time: a difference is reported with the prompt id and the first
- * diverging token, and makes the exit status 1. Writes OUT/e2e.json and OUT/e2e.png
+ * diverging token, and makes the exit status 1. wrangler dev reloads the worker whenever a source
+ * file changes, so in a checkout others are editing, run this script from an exported copy. Writes OUT/e2e.json and OUT/e2e.png
  * (scripts/plot_e2e.py) and prints a Markdown table. Prompts: scripts/lib/e2e-prompts.ts.
  */
 import { spawnSync } from "node:child_process";
@@ -152,9 +153,13 @@ async function complete(url: string, messages: ChatMessage[], maxTokens: number,
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ model: "edgespec-tiny", messages, max_tokens: maxTokens, temperature: 0, speculation }),
   });
-  const body = await response.json();
+  const raw = await response.text();
   const ms = performance.now() - started;
-  if (response.status !== 200) throw new Error(`POST ${url}/v1/chat/completions failed with ${response.status}: ${JSON.stringify(body)}`);
+  // wrangler dev restarts the worker when a source file changes and then answers in plain text.
+  if (response.status !== 200 || !response.headers.get("content-type")?.includes("application/json")) {
+    throw new Error(`POST ${url}/v1/chat/completions failed with ${response.status}: ${raw.slice(0, 500)}`);
+  }
+  const body = JSON.parse(raw);
   return {
     ms,
     text: body.choices[0].message.content as string,
