@@ -58,7 +58,9 @@ class SparseAttentionConfig:
     dense_below: int = 1024
 
 
-_INTEGER_FIELDS = ("sinks", "window", "page_size", "budget", "recycle_steps", "dense_below")
+# The smallest valid value of each integer field: a page, a budget and a recycling period need
+# at least one token or step, while the other sizes may be zero.
+_INTEGER_MINIMUMS = {"sinks": 0, "window": 0, "page_size": 1, "budget": 1, "recycle_steps": 1, "dense_below": 0}
 _KNOWN_FIELDS = frozenset(field.name for field in fields(SparseAttentionConfig))
 
 
@@ -86,9 +88,9 @@ def parse_attention_config(raw: Mapping[str, Any] | None) -> SparseAttentionConf
     values: dict[str, Any] = {}
     if "mode" in raw:
         values["mode"] = _parse_mode(raw["mode"])
-    for name in _INTEGER_FIELDS:
+    for name, minimum in _INTEGER_MINIMUMS.items():
         if name in raw:
-            values[name] = _parse_non_negative_int(name, raw[name])
+            values[name] = _parse_int_at_least(name, raw[name], minimum)
     if "recycle_similarity" in raw:
         values["recycle_similarity"] = _parse_similarity(raw["recycle_similarity"])
 
@@ -106,15 +108,15 @@ def _parse_mode(value: Any) -> AttentionMode:
     return AttentionMode(value)
 
 
-def _parse_non_negative_int(name: str, value: Any) -> int:
+def _parse_int_at_least(name: str, value: Any, minimum: int) -> int:
     # bool is a subclass of int in Python, but `"window": true` is a client bug, not a size.
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidAttentionConfig(
             f"attention.{name} must be an integer, got {value!r}", param=f"attention.{name}"
         )
-    if value < 0:
+    if value < minimum:
         raise InvalidAttentionConfig(
-            f"attention.{name} must be >= 0, got {value}", param=f"attention.{name}"
+            f"attention.{name} must be >= {minimum}, got {value}", param=f"attention.{name}"
         )
     return value
 
@@ -134,19 +136,6 @@ def _parse_similarity(value: Any) -> float:
 
 
 def _check_sizes(config: SparseAttentionConfig) -> None:
-    if config.page_size < 1:
-        raise InvalidAttentionConfig(
-            f"attention.page_size must be >= 1, got {config.page_size}", param="attention.page_size"
-        )
-    if config.recycle_steps < 1:
-        raise InvalidAttentionConfig(
-            f"attention.recycle_steps must be >= 1, got {config.recycle_steps}",
-            param="attention.recycle_steps",
-        )
-    if config.budget < 1:
-        raise InvalidAttentionConfig(
-            f"attention.budget must be >= 1, got {config.budget}", param="attention.budget"
-        )
     if config.budget < config.sinks + config.window:
         raise InvalidAttentionConfig(
             f"attention.budget ({config.budget}) must be >= sinks + window "
