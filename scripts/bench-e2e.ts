@@ -202,6 +202,13 @@ interface Aggregate {
   tokensPerSecond: number;
   /** Tokens per second over the baseline's at the same round-trip time, same prompts. */
   speedup: number;
+  /** Tokens per second of the decode loop alone: Σ(round_trip_ms + draft_ms) of the verify steps, so no prefill. */
+  decodeTokensPerSecond: number;
+  decodeSpeedup: number;
+  /** Lowest speed-up of a single prompt in this group. */
+  minPromptSpeedup: number;
+  /** Wall time outside the verify steps (session open with the prefill, tokenization, HTTP), per request. */
+  prefillAndOverheadMs: number;
   tau: number;
   verifyStepsPerRequest: number;
   draftMsPerToken: number;
@@ -221,6 +228,7 @@ function aggregate(records: PromptRecord[], arms: Arm[], mismatches: Mismatch[])
   for (const [category, group] of groups) {
     const ids = new Set(group.map((record) => record.id));
     const baselineRate = new Map<number, number>();
+    const baselineDecodeRate = new Map<number, number>();
     for (const arm of arms) {
       const runs = group.flatMap((record) => record.runs.filter((run) => run.arm === arm.name));
       const tokens = runs.reduce((sum, run) => sum + run.completionTokens, 0);
@@ -229,7 +237,12 @@ function aggregate(records: PromptRecord[], arms: Arm[], mismatches: Mismatch[])
       const committed = runs.reduce((sum, run) => sum + run.speculation.tau * run.speculation.verify_steps, 0);
       const perToken = (pick: (usage: SpeculationUsage) => number) => runs.reduce((sum, run) => sum + pick(run.speculation), 0) / tokens;
       const rate = tokens / seconds;
-      if (arm.config === "baseline") baselineRate.set(arm.rttMs, rate);
+      const decodeSeconds = runs.reduce((sum, run) => sum + run.speculation.round_trip_ms + run.speculation.draft_ms, 0) / 1000;
+      const decodeRate = tokens / decodeSeconds;
+      if (arm.config === "baseline") {
+        baselineRate.set(arm.rttMs, rate);
+        baselineDecodeRate.set(arm.rttMs, decodeRate);
+      }
       rows.push({
         category,
         arm: arm.name,
@@ -240,6 +253,10 @@ function aggregate(records: PromptRecord[], arms: Arm[], mismatches: Mismatch[])
         seconds,
         tokensPerSecond: rate,
         speedup: rate / (baselineRate.get(arm.rttMs) ?? Number.NaN),
+        decodeTokensPerSecond: decodeRate,
+        decodeSpeedup: decodeRate / (baselineDecodeRate.get(arm.rttMs) ?? Number.NaN),
+        prefillAndOverheadMs: (1000 * (seconds - decodeSeconds)) / runs.length,
+        minPromptSpeedup: Math.min(...group.map((record) => promptSpeedup(record, arm))),
         tau: committed / steps,
         verifyStepsPerRequest: steps / runs.length,
         draftMsPerToken: perToken((usage) => usage.draft_ms),
@@ -252,10 +269,16 @@ function aggregate(records: PromptRecord[], arms: Arm[], mismatches: Mismatch[])
   return rows;
 }
 
+function promptSpeedup(record: PromptRecord, arm: Arm): number {
+  const run = record.runs.find((candidate) => candidate.arm === arm.name)!;
+  const baseline = record.runs.find((candidate) => candidate.arm === `baseline@${arm.rttMs}ms`)!;
+  return (run.completionTokens / run.ms) / (baseline.completionTokens / baseline.ms);
+}
+
 function markdownTable(rows: Aggregate[]): string {
   const lines = [
-    "| category | arm | tokens/s | speedup | τ | verify steps/request | draft ms/token | forward ms/token | edge↔GPU ms/token | identical |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| category | arm | tokens/s | speedup | min per prompt | decode speedup | τ | verify steps/request | draft ms/token | forward ms/token | edge↔GPU ms/token | prefill + overhead ms/request | identical |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const row of rows) {
     const cells = [
@@ -263,11 +286,14 @@ function markdownTable(rows: Aggregate[]): string {
       row.arm,
       row.tokensPerSecond.toFixed(1),
       `${row.speedup.toFixed(2)}×`,
+      `${row.minPromptSpeedup.toFixed(2)}×`,
+      `${row.decodeSpeedup.toFixed(2)}×`,
       row.tau.toFixed(2),
       row.verifyStepsPerRequest.toFixed(1),
       row.draftMsPerToken.toFixed(2),
       row.forwardMsPerToken.toFixed(1),
       row.edgeGpuMsPerToken.toFixed(1),
+      row.prefillAndOverheadMs.toFixed(0),
       row.identical ? "yes" : "**no**",
     ];
     lines.push(`| ${cells.join(" | ")} |`);
@@ -358,15 +384,11 @@ async function main(): Promise<number> {
         mismatches.push({ prompt: prompt.id, arm: run.arm, firstDivergingToken: position, expected: expected.text, actual: run.text });
         log(`MISMATCH ${prompt.id} ${run.arm}: first diverging token ${position} (${run.completionTokens} vs ${expected.completionTokens} tokens)`);
       }
-      const rate = (run: RunResult) => run.completionTokens / run.ms;
-      const summary = record.runs
-        .filter((run) => run.arm !== reference.name)
-        .map((run) => {
-          const baseline = record.runs.find((other) => other.arm === `baseline@${arms.find((arm) => arm.name === run.arm)!.rttMs}ms`)!;
-          return run.arm.startsWith("baseline") ? null : `${run.arm} ${(rate(run) / rate(baseline)).toFixed(2)}× τ ${run.speculation.tau.toFixed(2)}`;
-        })
-        .filter((part) => part !== null);
-      log(`${index + 1}/${prompts.length} ${prompt.id} (${record.promptTokens} prompt tokens${fitted.truncated ? ", cut" : ""}, ${expected.completionTokens} out, baseline ${(1000 * rate(expected)).toFixed(1)} tok/s): ${summary.join(", ")}`);
+      const summary = arms
+        .filter((arm) => arm.config !== "baseline")
+        .map((arm) => `${arm.name} ${promptSpeedup(record, arm).toFixed(2)}× τ ${record.runs.find((run) => run.arm === arm.name)!.speculation.tau.toFixed(2)}`);
+      const baselineRate = (1000 * expected.completionTokens) / expected.ms;
+      log(`${index + 1}/${prompts.length} ${prompt.id} (${record.promptTokens} prompt tokens${fitted.truncated ? ", cut" : ""}, ${expected.completionTokens} out, baseline ${baselineRate.toFixed(1)} tok/s): ${summary.join(", ")}`);
     }
 
     const rows = aggregate(records, arms, mismatches);
