@@ -155,7 +155,7 @@ async function complete(url: string, messages: ChatMessage[], maxTokens: number,
   });
   const raw = await response.text();
   const ms = performance.now() - started;
-  // wrangler dev restarts the worker when a source file changes and then answers in plain text.
+  // wrangler dev restarts the worker when a source file changes and returns a plain-text response.
   if (response.status !== 200 || !response.headers.get("content-type")?.includes("application/json")) {
     throw new Error(`POST ${url}/v1/chat/completions failed with ${response.status}: ${raw.slice(0, 500)}`);
   }

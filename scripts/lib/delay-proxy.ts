@@ -21,7 +21,7 @@ export interface DelayProxy {
   close(): Promise<void>;
 }
 
-/** Hop-by-hop headers (RFC 9110, section 7.6.1) are not forwarded. */
+/** Hop-by-hop headers describe one connection only, so they are not forwarded. */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"]);
 
 export async function startDelayProxy(options: { target: string; delayMs: number }): Promise<DelayProxy> {
