@@ -1,8 +1,9 @@
 """Plot the end-to-end benchmark written by scripts/bench-e2e.ts.
 
-Four panels: speed-up over the baseline by category and configuration at the lowest round-trip
-time, τ by configuration and category, the composed speed-up against the round-trip time, and the
-composed speed-up with and without the prefill (wall time against the decode loop alone).
+Four panels at the lowest round-trip time unless stated: speed-up over the baseline by category
+and configuration, τ by category and configuration, and the composed speed-up against the
+round-trip time. The last panel sets the composed speed-up in wall time beside that of the decode
+loop alone, which leaves out the prefill.
 
 Usage: python scripts/plot_e2e.py bench-results/e2e/e2e.json bench-results/e2e/e2e.png
 """
