@@ -30,7 +30,7 @@ export class GpuServiceError extends Error {
   constructor(
     readonly kind: GpuFailureKind,
     message: string,
-    /** HTTP status of the service's answer; 0 when there was none. */
+    /** HTTP status of the service's response, or 0 when there was none. */
     readonly status = 0,
     /** The protocol error code, e.g. "base_len_mismatch". */
     readonly code: string | null = null,

@@ -37,7 +37,7 @@ describe("parseVerifyResponse", () => {
   const broken: [string, Record<string, unknown>, string][] = [
     ["empty accepted tokens", { accepted_tokens: [], accepted_nodes: [], top_k: [] }, "accepted_tokens is empty"],
     ["a node off the path", { accepted_nodes: [0, 2] }, "accepted_nodes[1] = 2 has parent -1, expected 0"],
-    ["a token that differs from its node", { accepted_tokens: [17, 43, 50] }, "accepted_tokens[1] = 43 but node 1 holds 42"],
+    ["a token that differs from its node", { accepted_tokens: [17, 43, 50] }, "accepted_tokens[1] = 43 but node 1 has token 42"],
     ["a token outside the vocabulary", { accepted_tokens: [17, 42, 100] }, "accepted_tokens[2] = 100 is outside the vocabulary"],
     ["a wrong eos flag", { eos: true }, "eos = true"],
     ["a wrong committed length", { committed_len: 7 }, "committed_len = 7, expected 6"],

@@ -164,7 +164,7 @@ export function parseVerifyResponse(
   const where = "verify response";
   const record = fieldOf(value, where);
   const accepted = tokenIds(record.accepted_tokens, `${where}.accepted_tokens`, request.vocabSize);
-  if (accepted.length === 0) throw new ProtocolError(`${where}.accepted_tokens is empty; it always holds at least the bonus token`);
+  if (accepted.length === 0) throw new ProtocolError(`${where}.accepted_tokens is empty, but it always contains at least the bonus token`);
   if (!Array.isArray(record.accepted_nodes)) {
     throw new ProtocolError(`${where}.accepted_nodes: expected an array, got ${describe(record.accepted_nodes)}`);
   }
@@ -230,7 +230,7 @@ function checkAcceptedPath(nodes: number[], accepted: number[], tree: DraftTreeW
       throw new ProtocolError(`${where}.accepted_nodes[${depth}] = ${node} has parent ${tree.parents[node]}, expected ${parent}`);
     }
     if (tree.tokens[node] !== accepted[depth]) {
-      throw new ProtocolError(`${where}.accepted_tokens[${depth}] = ${accepted[depth]} but node ${node} holds ${tree.tokens[node]}`);
+      throw new ProtocolError(`${where}.accepted_tokens[${depth}] = ${accepted[depth]} but node ${node} has token ${tree.tokens[node]}`);
     }
     parent = node;
   });

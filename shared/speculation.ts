@@ -333,7 +333,7 @@ function checkFeedback(plan: DraftPlan, feedback: VerifyFeedback, vocabSize: num
   acceptedNodes.forEach((node, j) => {
     if (!Number.isInteger(node) || node < 0 || node >= tokens.length) fail(`acceptedNodes[${j}] = ${node} is not a node of the ${tokens.length}-node tree`);
     if (parents[node] !== previous) fail(`acceptedNodes[${j}] = ${node} is not a child of ${previous}`);
-    if (tokens[node] !== acceptedTokens[j]) fail(`acceptedTokens[${j}] = ${acceptedTokens[j]} but node ${node} holds token ${tokens[node]}`);
+    if (tokens[node] !== acceptedTokens[j]) fail(`acceptedTokens[${j}] = ${acceptedTokens[j]} but node ${node} has token ${tokens[node]}`);
     previous = node;
   });
   if (topK.length !== 0 && topK.length !== acceptedTokens.length) {

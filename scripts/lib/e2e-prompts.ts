@@ -122,7 +122,7 @@ function firstTurn(row: { question_id?: unknown; turns?: unknown }): string {
 }
 
 function readJsonLines(path: string): { question_id: number; category: string; turns: string[] }[] {
-  if (!existsSync(path)) throw new Error(`${path} not found; set EDGESPEC_DATA_DIR to the folder that holds it`);
+  if (!existsSync(path)) throw new Error(`${path} not found; set EDGESPEC_DATA_DIR to the folder that contains it`);
   return readFileSync(path, "utf8")
     .split("\n")
     .filter((line) => line.trim() !== "")

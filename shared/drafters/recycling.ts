@@ -93,7 +93,7 @@ const HEADER_BYTES = 24;
 export class RecyclingMatrix {
   readonly vocabSize: number;
   readonly topK: number;
-  /** Row t holds ids [t * topK, (t + 1) * topK), most likely first; `empty` marks a free slot. */
+  /** Row t contains ids [t * topK, (t + 1) * topK), most likely first; `empty` marks a free slot. */
   readonly ids: Uint16Array | Uint32Array;
   readonly empty: number;
 

@@ -15,7 +15,7 @@ from typing import Any
 
 
 class AttentionMode(enum.StrEnum):
-    """Which committed tokens each verify step attends to."""
+    """Rule that selects the committed tokens each verify step attends to."""
 
     DENSE = "dense"
     # The first `sinks` tokens plus the most recent `budget - sinks` tokens (StreamingLLM, LM-Infinite).
