@@ -80,11 +80,12 @@ def blocked_tree_attention(
         queries, context_k[:, :tail_start].transpose(1, 2), shared_blocks, transpose_keys=True
     )  # [Hkv, M, G, nb_s, 64]
     tail_scores = _tail_block_products(queries, tail_k.transpose(-1, -2), transpose_keys=True)  # [Hkv, M, G, nbt, 64]
-    scores = torch.cat([shared_scores, tail_scores], dim=3) * scale  # [Hkv, M, G, nb, 64]
-    scores = scores.masked_fill(_block_mask(tail_valid, shared_blocks, num_blocks), float("-inf"))
+    scores = torch.cat([shared_scores, tail_scores], dim=3).mul_(scale)  # [Hkv, M, G, nb, 64]
+    # Only tail slots can be masked; the in-place ops round each element as out-of-place ones would.
+    scores[:, :, :, shared_blocks:].masked_fill_(_tail_mask(tail_valid), float("-inf"))
 
     # Softmax numerator and denominator summed per block, then blocks added left to right.
-    weights = torch.exp(scores - scores.amax(dim=(3, 4), keepdim=True))  # [Hkv, M, G, nb, 64]
+    weights = scores.sub_(scores.amax(dim=(3, 4), keepdim=True)).exp_()  # [Hkv, M, G, nb, 64]
     denominator = weights.sum(-1).cumsum(-1)[..., -1]  # [Hkv, M, G]
     shared_sums = _shared_block_products(
         weights[:, :, :, :shared_blocks], context_v[:, :tail_start], shared_blocks, transpose_keys=False
@@ -118,12 +119,10 @@ def _gather_tail(context: Tensor, new: Tensor, tail_start: int, index: Tensor) -
     return source[:, index]  # [Hkv, M, Lt, D]
 
 
-def _block_mask(tail_valid: Tensor, shared_blocks: int, num_blocks: int) -> Tensor:
-    """Return [1, M, 1, nb, 64] bool, True where the slot is masked."""
-    rows = tail_valid.shape[0]
-    shared = tail_valid.new_ones((rows, shared_blocks * KEY_BLOCK))
-    valid = torch.cat([shared, tail_valid], dim=1).view(rows, num_blocks, KEY_BLOCK)
-    return ~valid[None, :, None]
+def _tail_mask(tail_valid: Tensor) -> Tensor:
+    """Return [1, M, 1, nbt, 64] bool, True where the tail slot is masked."""
+    rows, tail_len = tail_valid.shape
+    return ~tail_valid.view(rows, tail_len // KEY_BLOCK, KEY_BLOCK)[None, :, None]
 
 
 def _shared_block_products(left: Tensor, right: Tensor, shared_blocks: int, transpose_keys: bool) -> Tensor:
@@ -142,10 +141,14 @@ def _shared_block_products(left: Tensor, right: Tensor, shared_blocks: int, tran
         products = blocked_matmul(operand, right)  # [Hkv, Rp, nb_s * 64]
         products = products.view(num_kv_heads, -1, shared_blocks, KEY_BLOCK)
     else:
-        operand = left.reshape(num_kv_heads, rows * group, shared_blocks, KEY_BLOCK)  # [Hkv, R, nb_s, 64]
-        operand = pad_rows(operand.transpose(0, 1), ROW_BLOCK).transpose(0, 1)  # [Hkv, Rp, nb_s, 64]
-        padded_rows = operand.shape[1]
-        operand = operand.permute(0, 2, 1, 3).reshape(num_kv_heads * shared_blocks, padded_rows, KEY_BLOCK)
+        # One copy straight into the block-major, row-padded layout: [Hkv, nb_s, Rp, 64].
+        padded_rows = max(ROW_BLOCK, -(-rows * group // ROW_BLOCK) * ROW_BLOCK)  # the row count `pad_rows` gives
+        operand = left.new_empty((num_kv_heads, shared_blocks, padded_rows, KEY_BLOCK))
+        operand[:, :, : rows * group].view(num_kv_heads, shared_blocks, rows, group, KEY_BLOCK).copy_(
+            left.permute(0, 3, 1, 2, 4)
+        )
+        operand[:, :, rows * group :].zero_()
+        operand = operand.view(num_kv_heads * shared_blocks, padded_rows, KEY_BLOCK)
         blocks = right.reshape(num_kv_heads * shared_blocks, KEY_BLOCK, width)  # [Hkv * nb_s, 64, D]
         products = blocked_matmul(operand, blocks)  # [Hkv * nb_s, Rp, D]
         products = products.view(num_kv_heads, shared_blocks, padded_rows, width).transpose(1, 2)
