@@ -25,6 +25,7 @@ import type { ModelTokenizer } from "../shared/tokenizer.ts";
 import { startDelayProxy, type DelayProxy } from "./lib/delay-proxy.ts";
 import { CATEGORIES, dataFolder, fitToContext, loadPrompts, type BenchPrompt, type Category, type ChatMessage } from "./lib/e2e-prompts.ts";
 import { freePort, HOST, newSecret, pythonPath, ROOT, startGpuService, startWorker, stopProcess, waitForHealthy, type RunningProcess } from "./lib/stack.ts";
+import type { SpeculationUsage } from "../workers/src/generate.ts";
 
 const DRAFTERS = ["recycling", "trie", "corpus", "context"] as const;
 const CONFIGS = ["baseline", ...DRAFTERS, "composed"] as const;
@@ -47,18 +48,6 @@ interface Arm {
   config: Config;
   rttMs: number;
   url: string;
-}
-
-/** The usage.speculation object of the worker's response (README, "API"). */
-interface SpeculationUsage {
-  verify_steps: number;
-  drafted_tokens: number;
-  accepted_tokens: number;
-  tau: number;
-  draft_ms: number;
-  forward_ms: number;
-  round_trip_ms: number;
-  drafters: Record<string, { drafted: number; accepted: number }> | null;
 }
 
 interface RunResult {
