@@ -68,7 +68,7 @@ def parse_attention_config(raw: Mapping[str, Any] | None) -> SparseAttentionConf
     """Validate a session's `attention` object; a missing object means dense attention.
 
     Raises InvalidAttentionConfig for unknown fields or modes, values of the wrong type,
-    negative sizes, `page_size` or `recycle_steps` below 1, a `recycle_similarity` outside
+    negative sizes, `page_size`, `budget` or `recycle_steps` below 1, a `recycle_similarity` outside
     [-1, 1], and a `budget` smaller than `sinks + window`.
     """
     if raw is None:
